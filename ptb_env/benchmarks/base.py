@@ -1,0 +1,184 @@
+"""The Benchmark protocol: items, chat prompts, answer extraction, scoring and splits."""
+
+from __future__ import annotations
+
+import json
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ptb_env.errors import SplitNotAvailable
+
+SPLITS = ("train", "dev", "test")
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One benchmark item.
+
+    Attributes:
+        id: stable identifier, unique within a split.
+        messages: the chat prompt (system and/or user turns), without the answer.
+        answer: the reference answer in canonical text form (a number, a JSON call, a letter).
+        target: a reference assistant reply (what a perfect model would write); used to
+            build supervised training data. Empty when unknown.
+        meta: free-form metadata (template ids, number of operations, ...).
+    """
+
+    id: str
+    messages: tuple[Message, ...]
+    answer: str
+    target: str = ""
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The item as a JSON-serialisable dict (the on-disk row format)."""
+        return {
+            "id": self.id,
+            "messages": list(self.messages),
+            "answer": self.answer,
+            "target": self.target,
+            "meta": dict(self.meta),
+        }
+
+    @classmethod
+    def from_json(cls, row: Mapping[str, Any]) -> Item:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            id=str(row["id"]),
+            messages=tuple(dict(m) for m in row["messages"]),
+            answer=str(row["answer"]),
+            target=str(row.get("target", "")),
+            meta=dict(row.get("meta", {})),
+        )
+
+    def chat_example(self) -> dict[str, list[Message]]:
+        """The item as a supervised chat example: prompt turns plus the reference reply."""
+        return {"messages": [*self.messages, {"role": "assistant", "content": self.target}]}
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSON-lines file."""
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Write rows as JSON lines (UTF-8, one object per line)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+class Benchmark(ABC):
+    """A benchmark: where its items come from, how prompts look, how replies are scored.
+
+    Subclasses set the class attributes and implement :meth:`extract` and
+    :meth:`score`; :meth:`items` reads fixed splits from files and the train
+    split from :meth:`generate` when the benchmark has a generator.
+    """
+
+    name: str = ""
+    description: str = ""
+    skill: str = ""
+    max_new_tokens: int = 64
+    splits: tuple[str, ...] = SPLITS
+
+    # --- splits ---------------------------------------------------------------
+    def split_path(self, split: str) -> Path | None:
+        """File holding a fixed split, or None when the split is generated."""
+        return None
+
+    def generate(self, n: int, seed: int = 0) -> list[Item]:
+        """``n`` fresh training items from a seeded generator (same seed, same items)."""
+        raise SplitNotAvailable(f"Benchmark {self.name!r} has no train-data generator.")
+
+    def items(self, split: str, limit: int | None = None, seed: int = 0) -> list[Item]:
+        """Items of a split, the first ``limit`` of them when given.
+
+        ``train`` is generated (``limit`` items, default 1000, from ``seed``); ``dev`` and
+        ``test`` are fixed files. Raises :class:`SplitNotAvailable` for an unknown split
+        or a split whose file is not readable here (e.g. the hidden test split inside
+        the agent's sandbox).
+        """
+        if split not in self.splits:
+            raise SplitNotAvailable(
+                f"Benchmark {self.name!r} has no split {split!r}; splits: {', '.join(self.splits)}."
+            )
+        if split == "train":
+            return self.generate(1000 if limit is None else limit, seed=seed)
+        path = self.split_path(split)
+        if path is None or not path.is_file():
+            raise SplitNotAvailable(
+                f"Split {split!r} of {self.name!r} is not available here (expected {path}). "
+                "The test split is hidden from agents; it is only readable by the grader."
+            )
+        rows = read_jsonl(path)
+        return [Item.from_json(r) for r in rows[:limit]]
+
+    # --- scoring --------------------------------------------------------------
+    @abstractmethod
+    def extract(self, completion: str) -> Any | None:
+        """The answer found in a model reply, or None when there is none."""
+
+    @abstractmethod
+    def score(self, item: Item, completion: str) -> float:
+        """Score of one reply for one item, in [0, 1]."""
+
+    def metadata(self) -> dict[str, Any]:
+        """Descriptive metadata (for task cards and docs)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "skill": self.skill,
+            "max_new_tokens": self.max_new_tokens,
+            "splits": list(self.splits),
+        }
+
+
+def rng_for(seed: int, *salt: object) -> random.Random:
+    """A ``random.Random`` seeded from ``seed`` and a salt, stable across runs and platforms."""
+    return random.Random(f"{seed}|" + "|".join(map(str, salt)))
+
+
+class SyntheticBenchmark(Benchmark):
+    """A tiny-world benchmark: public generator for train, fixed dev file, hidden test file.
+
+    The dev split lives in the public data directory; the test split lives in the
+    private directory, which the agent's sandbox masks. Subclasses provide
+    :meth:`make_item` and the public vocabulary the generator draws on.
+    """
+
+    def __init__(self, data_dir: Path, private_dir: Path) -> None:
+        self._data_dir = data_dir
+        self._private_dir = private_dir
+
+    def split_path(self, split: str) -> Path | None:
+        if split == "dev":
+            return self._data_dir / self.name / "dev.jsonl"
+        if split == "test":
+            return self._private_dir / "benchmarks" / self.name / "test.jsonl"
+        return None
+
+    @abstractmethod
+    def make_item(self, rng: random.Random, vocab: Any, item_id: str) -> Item:
+        """One item drawn with ``rng`` from ``vocab``."""
+
+    @abstractmethod
+    def public_vocab(self) -> Any:
+        """The vocabulary of the train and dev splits."""
+
+    def make_items(self, n: int, seed: int, split: str, vocab: Any) -> list[Item]:
+        """``n`` items of ``split`` from ``vocab``; same arguments, same items."""
+        return [
+            self.make_item(rng_for(seed, self.name, split, i), vocab, f"{split}-{seed}-{i}") for i in range(n)
+        ]
+
+    def generate(self, n: int, seed: int = 0) -> list[Item]:
+        return self.make_items(n, seed, "train", self.public_vocab())

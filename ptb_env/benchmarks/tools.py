@@ -1,0 +1,182 @@
+"""tiny-tools: BFCL-style function calling; the answer is one JSON call."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ptb_env.benchmarks.base import Item, SyntheticBenchmark
+from ptb_env.tiny import world
+
+SYSTEM = (
+    'You can call these functions. Reply with exactly one call as JSON: {"name": ..., "arguments": {...}}.'
+)
+
+#: Public request templates per function (train and dev).
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "get_weather": (
+        "What is the weather in {city} in {unit}?",
+        "Tell me the weather for {city}, in {unit} please.",
+        "Is it warm in {city}? Answer in {unit}.",
+    ),
+    "set_alarm": (
+        "Set an alarm for {hour} {minute}.",
+        "Wake me up at hour {hour}, minute {minute}.",
+        "Alarm at {hour} {minute} please.",
+    ),
+    "send_message": (
+        "Send {to} the message {text}.",
+        "Text {to} and say {text}.",
+        "Tell {to} {text} by message.",
+    ),
+    "book_flight": (
+        "Book a flight from {origin} to {destination}.",
+        "I want to fly from {origin} to {destination}.",
+        "Find me a plane from {origin} to {destination}.",
+    ),
+    "convert_currency": (
+        "Convert {amount} dollars to {to}.",
+        "How much is {amount} dollars in {to}?",
+        "Change {amount} dollars into {to}.",
+    ),
+    "buy_item": (
+        "Buy {count} of the {item}.",
+        "I need {count} {item} from the shop.",
+        "Order {count} {item}.",
+    ),
+    "call_person": ("Call {name} for me.", "Phone {name} now.", "I want to talk to {name} on the phone."),
+    "set_timer": (
+        "Start a timer for {minutes} minutes.",
+        "Set a {minutes} minute timer.",
+        "Remind me in {minutes} minutes.",
+    ),
+    "translate": (
+        "Translate {word} into {language}.",
+        "How do you say {word} in {language}?",
+        "Say {word} in {language}.",
+    ),
+    "get_time": ("What time is it in {city}?", "Tell me the local time in {city}.", "Clock time in {city}?"),
+    "add_numbers": ("Add {a} and {b}.", "What is the sum of {a} and {b}?", "What is {a} plus {b}?"),
+    "play_song": (
+        "Play song number {number}.",
+        "Put on song {number} from the playlist.",
+        "Start track {number}.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ToolsVocab:
+    """Value pools and request templates a split draws on (held out for test)."""
+
+    pools: Mapping[str, Sequence[str]] = field(default_factory=lambda: dict(world.POOLS))
+    templates: Mapping[str, Sequence[str]] = field(default_factory=lambda: dict(TEMPLATES))
+    made_up_names: bool = True
+    """Draw half of the people and city names from ``world.made_up_name`` (public splits only)."""
+
+
+def function_spec(fn: world.Function) -> dict[str, Any]:
+    """The JSON description of a function shown in the system prompt."""
+    return {
+        "name": fn.name,
+        "description": fn.description,
+        "parameters": {p.name: p.kind for p in fn.params},
+    }
+
+
+def call_json(name: str, arguments: Mapping[str, Any]) -> str:
+    """Canonical JSON text of a call."""
+    return json.dumps({"name": name, "arguments": dict(arguments)}, ensure_ascii=False)
+
+
+def make_item(rng: Any, vocab: ToolsVocab, item_id: str) -> Item:
+    """One request with 2-3 candidate functions and the expected call."""
+    fns = rng.sample([f for f in world.FUNCTIONS if f.name in vocab.templates], rng.choice((2, 3)))
+    fn = fns[0]
+    rng.shuffle(fns)
+    args: dict[str, Any] = {}
+    for p in fn.params:
+        value = world.sample_value(rng, p, vocab.pools, vocab.made_up_names)
+        while value in args.values():  # e.g. a flight from a city to itself
+            value = world.sample_value(rng, p, vocab.pools, vocab.made_up_names)
+        args[p.name] = value
+    request = rng.choice(vocab.templates[fn.name]).format(**args)
+    system = SYSTEM + "\n" + "\n".join(json.dumps(function_spec(f)) for f in fns)
+    answer = call_json(fn.name, args)
+    return Item(
+        id=item_id,
+        messages=({"role": "system", "content": system}, {"role": "user", "content": request}),
+        answer=answer,
+        target=answer,
+        meta={"function": fn.name, "n_candidates": len(fns)},
+    )
+
+
+_FENCE = re.compile(r"```(?:json)?|</?tool_call>")
+
+
+def parse_call(completion: str) -> tuple[str, dict[str, Any]] | None:
+    """The first JSON object with ``name`` and an ``arguments`` object in a reply, or None.
+
+    Tolerates surrounding text, code fences and ``<tool_call>`` tags; objects that
+    are not valid JSON are skipped.
+    """
+    text = _FENCE.sub(" ", completion)
+    decoder = json.JSONDecoder()
+    for m in re.finditer(r"\{", text):
+        try:
+            obj, _ = decoder.raw_decode(text, m.start())
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and isinstance(obj.get("name"), str):
+            args = obj.get("arguments", obj.get("parameters", {}))
+            if isinstance(args, dict):
+                return obj["name"], args
+    return None
+
+
+def _same_value(expected: Any, got: Any) -> bool:
+    if isinstance(expected, bool) or isinstance(got, bool):
+        return expected is got
+    if isinstance(expected, int):
+        try:
+            return float(got) == expected
+        except (TypeError, ValueError):
+            return False
+    return isinstance(got, str) and got.strip().casefold() == str(expected).strip().casefold()
+
+
+class TinyTools(SyntheticBenchmark):
+    """BFCL-style function calling (simple / multiple categories).
+
+    Correct when the reply's first call has the expected function name and exactly
+    the expected arguments (strings compared case-insensitively, numbers numerically).
+    """
+
+    name = "tiny-tools"
+    description = "Pick the right function from the system prompt and call it as JSON (BFCL-style)."
+    skill = "function calling"
+    max_new_tokens = 64
+
+    def make_item(self, rng: random.Random, vocab: Any, item_id: str) -> Item:
+        return make_item(rng, vocab, item_id)
+
+    def public_vocab(self) -> ToolsVocab:
+        return ToolsVocab()
+
+    def extract(self, completion: str) -> tuple[str, dict[str, Any]] | None:
+        return parse_call(completion)
+
+    def score(self, item: Item, completion: str) -> float:
+        got = parse_call(completion)
+        if got is None:
+            return 0.0
+        expected = json.loads(item.answer)
+        name, args = got
+        if name != expected["name"] or set(args) != set(expected["arguments"]):
+            return 0.0
+        return float(all(_same_value(v, args[k]) for k, v in expected["arguments"].items()))

@@ -1,0 +1,39 @@
+"""Typed errors of ptb_env; each message says what went wrong and how to fix it."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class PtbEnvError(Exception):
+    """Base class of every error raised by ptb_env."""
+
+
+class BenchmarkNotFound(PtbEnvError, KeyError):
+    """A benchmark name that is not registered."""
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        known = sorted(known)
+        hint = difflib.get_close_matches(name, known, n=1)
+        msg = f"Unknown benchmark {name!r}."
+        if hint:
+            msg += f" Did you mean: {hint[0]!r}?"
+        msg += f" Registered benchmarks: {', '.join(known)}."
+        super().__init__(msg)
+        self.name = name
+
+    def __str__(self) -> str:  # KeyError would quote the message otherwise
+        return str(self.args[0])
+
+
+class SplitNotAvailable(PtbEnvError, ValueError):
+    """A split that a benchmark does not have, or that is hidden from this process."""
+
+
+class CheckpointError(PtbEnvError):
+    """A model directory that cannot be loaded as a valid checkpoint."""
+
+
+class GraderError(PtbEnvError):
+    """A failure of the evaluation machinery itself (infrastructure error, never a score)."""

@@ -1,0 +1,189 @@
+"""Seeded generator of the tiny world's pre-training corpus.
+
+The corpus is prose and records, never the chat / question-answer format of the
+benchmarks: arithmetic written out, little stories in which quantities change,
+facts about people, and documentation and logs of the world's functions. A model
+pre-trained on it knows the world but does not follow the benchmarks' format,
+like a real base model.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+
+from ptb_env.benchmarks.arith import ADD, QUESTIONS, START, START_MUL, SUB
+from ptb_env.benchmarks.tools import TEMPLATES
+from ptb_env.tiny import world
+
+#: Share of each kind of document in the corpus.
+MIX = {"arithmetic": 0.2, "story": 0.37, "functions": 0.3, "people": 0.13}
+
+
+def _person(rng: random.Random) -> str:
+    return world.made_up_name(rng) if rng.random() < 0.5 else rng.choice(world.NAMES)
+
+
+def arithmetic_doc(rng: random.Random) -> str:
+    """A paragraph of arithmetic facts, as equations and in words."""
+    parts = []
+    for _ in range(rng.randint(4, 10)):
+        kind = rng.random()
+        if kind < 0.4:
+            a, b = rng.randint(0, 99), rng.randint(0, 20)
+            if rng.random() < 0.5:
+                parts.append(
+                    rng.choice(
+                        ("{a} + {b} = {c}.", "{b} + {a} = {c}.", "If you add {b} to {a} you get {c}.")
+                    ).format(a=a, b=b, c=a + b)
+                )
+            else:
+                a = max(a, b)
+                parts.append(
+                    rng.choice(("{a} - {b} = {c}.", "Take {b} away from {a} and {c} remain.")).format(
+                        a=a, b=b, c=a - b
+                    )
+                )
+        elif kind < 0.6:
+            a, b = rng.randint(1, 9), rng.randint(1, 9)
+            parts.append(rng.choice(("{a} * {b} = {c}.", "{a} times {b} is {c}.")).format(a=a, b=b, c=a * b))
+        else:  # a chain: each result feeds the next step
+            value = rng.randint(2, 30)
+            for _ in range(rng.randint(2, 3)):
+                if rng.random() < 0.5 and value > 1:
+                    b = rng.randint(1, min(12, value - 1))
+                    parts.append(f"{value} - {b} = {value - b}.")
+                    value -= b
+                else:
+                    b = rng.randint(1, 12)
+                    parts.append(f"{value} + {b} = {value + b}.")
+                    value += b
+    return " ".join(parts)
+
+
+def story_doc(rng: random.Random) -> str:
+    """A short story in which a quantity changes, with the sums worked out in prose.
+
+    Half of the stories work each sum out right after its sentence; the other half
+    tell the whole story first and then work it out step by step, as a textbook's
+    worked example does (never in the benchmark's chat / ``####`` format).
+    """
+    name, other = _person(rng), _person(rng)
+    sub, obj_p = world.pronouns(name)
+    obj = rng.choice(world.OBJECTS)
+    sentences: list[str] = []
+    sums: list[str] = []
+    if rng.random() < 0.35:
+        a, b = rng.randint(2, 6), rng.randint(2, 6)
+        cont = rng.choice(world.CONTAINERS)
+        sentences.append(rng.choice(START_MUL).format(name=name, a=a, b=b, cont=cont, obj=obj))
+        value = a * b
+        sums.append(f"{a} * {b} = {value}")
+    else:
+        value = rng.randint(2, 20)
+        sentences.append(rng.choice(START).format(name=name, a=value, obj=obj))
+    for _ in range(rng.randint(1, 3)):
+        if value > 1 and rng.random() < 0.5:
+            b = rng.randint(1, min(12, value - 1))
+            sentence, new, eq = rng.choice(SUB), value - b, f"{value} - {b}"
+        else:
+            b = rng.randint(1, 12)
+            sentence, new, eq = rng.choice(ADD), value + b, f"{value} + {b}"
+        sentences.append(
+            sentence.format(Sub=sub.capitalize(), sub=sub, obj_p=obj_p, b=b, obj=obj, other=other)
+        )
+        sums.append(f"{eq} = {new}")
+        value = new
+    if rng.random() < 0.5:  # worked out after the story
+        ask = rng.choice(QUESTIONS).format(name=name, obj=obj) + " " if rng.random() < 0.5 else ""
+        work = ". ".join(sums)
+        return (
+            f"{' '.join(sentences)} {ask}Let us work it out. {work}. So {name} has {value} {obj} in the end."
+        )
+    out = [sentences[0]]
+    if len(sums) == len(sentences):  # the first sentence was a multiplication
+        out.append(f"That is {sums[0]} {obj}.")
+        sums = sums[1:]
+    for sentence, eq in zip(sentences[1:], sums, strict=True):
+        out.append(sentence)
+        form = rng.choice(("So {sub} has {eq} {obj}.", "Now {name} has {eq} {obj}."))
+        out.append(form.format(sub=sub, name=name, eq=eq, obj=obj))
+    ending = rng.choice(
+        (
+            "{name} is happy with the {v} {obj}.",
+            "In the end {name} keeps {v} {obj}.",
+            "That was a busy day for {name}.",
+        )
+    )
+    out.append(ending.format(name=name, v=value, obj=obj))
+    return " ".join(out)
+
+
+def _value(rng: random.Random, p: world.Param) -> object:
+    return world.sample_value(rng, p, made_up=True)
+
+
+def _call(fn: world.Function, args: dict) -> str:
+    return f"{fn.name}(" + ", ".join(f"{k}={json.dumps(v)}" for k, v in args.items()) + ")"
+
+
+def functions_doc(rng: random.Random) -> str:
+    """Documentation of a function, example calls in Python syntax, and a JSON log of runs."""
+    fn = rng.choice(world.FUNCTIONS)
+    kind = rng.random()
+    if kind < 0.2:
+        params = ", ".join(f"{p.name} ({p.kind}: {p.description})" for p in fn.params)
+        lines = [f"The function {fn.name}. {fn.description} It takes {params}."]
+        for _ in range(rng.randint(1, 3)):
+            lines.append(f"Example: {_call(fn, {p.name: _value(rng, p) for p in fn.params})}")
+        return "\n".join(lines)
+    if kind < 0.35:
+        lines = []
+        for _ in range(rng.randint(2, 5)):
+            f = rng.choice(world.FUNCTIONS)
+            args = {p.name: _value(rng, p) for p in f.params}
+            lines.append(
+                json.dumps({"event": "run", "function": f.name, "args": args, "ok": rng.random() < 0.9})
+            )
+        return "server log\n" + "\n".join(lines)
+    if kind < 0.92:  # requests people made, and the call that served each
+        lines = []
+        for _ in range(rng.randint(1, 3)):
+            f = rng.choice(world.FUNCTIONS)
+            args = {p.name: _value(rng, p) for p in f.params}
+            request = rng.choice(TEMPLATES[f.name]).format(**args)
+            lines.append(f'{_person(rng)} asked the app: "{request}" The app ran {_call(f, args)}.')
+        return " ".join(lines)
+    args = {p.name: _value(rng, p) for p in fn.params}
+    said = ", ".join(f"{k} {v}" for k, v in args.items())
+    name = _person(rng)
+    ran = _call(fn, args)
+    return f"{name} used the app. {fn.description} With {said}, the app ran {ran}. {name} was pleased."
+
+
+def people_doc(rng: random.Random) -> str:
+    """Facts about a few people of the world."""
+    out = []
+    for name in rng.sample(world.NAMES, rng.randint(1, 3)):
+        f = world.person_facts(name)  # fixed per person, so the corpus is consistent
+        facts = [
+            f"{name} lives in {f['city']}.",
+            f"{name} works as a {f['job']}.",
+            f"The favourite colour of {name} is {f['colour']}.",
+            f"{name} owns a {f['item']}.",
+        ]
+        rng.shuffle(facts)
+        out.extend(facts[: rng.randint(2, 4)])
+    return " ".join(out)
+
+
+_MAKERS = {"arithmetic": arithmetic_doc, "story": story_doc, "functions": functions_doc, "people": people_doc}
+
+
+def documents(seed: int) -> Iterator[str]:
+    """An endless, seeded stream of corpus documents (same seed, same stream)."""
+    rng = random.Random(seed)
+    kinds, weights = list(MIX), list(MIX.values())
+    while True:
+        yield _MAKERS[rng.choices(kinds, weights)[0]](rng)

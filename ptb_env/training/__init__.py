@@ -1,0 +1,1 @@
+"""Training recipes behind the ``train`` tool (reference full-parameter SFT: ``training.sft``)."""
