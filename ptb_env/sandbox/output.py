@@ -1,0 +1,65 @@
+"""Bounded shell output: keep the head and the tail, say how much was cut.
+
+Example:
+    >>> print(truncate_middle("a" * 8 + "b" * 8, limit=8))
+    aaaa
+    [... 8 chars cut: output keeps the first 4 and last 4 of 16 chars ...]
+    bbbb
+"""
+
+from __future__ import annotations
+
+OUTPUT_LIMIT = 10_000
+"""Characters of output returned per call: the first and last half of that."""
+
+
+def truncate_middle(text: str, limit: int = OUTPUT_LIMIT, total: int | None = None) -> str:
+    """Keep the first and last ``limit // 2`` characters of ``text``.
+
+    Args:
+        text: The output (possibly already cut in the middle by :class:`HeadTail`).
+        limit: Characters kept.
+        total: Length of the original output when ``text`` is already shortened.
+    """
+    total = len(text) if total is None else total
+    if total <= limit and len(text) <= limit:
+        return text
+    half = limit // 2
+    cut = total - 2 * half
+    marker = f"\n[... {cut} chars cut: output keeps the first {half} and last {half} of {total} chars ...]\n"
+    return text[:half] + marker + text[-half:]
+
+
+class HeadTail:
+    """Accumulate a byte stream in bounded memory, keeping its head and tail.
+
+    Args:
+        keep: Bytes kept at each end (the middle is dropped and counted).
+    """
+
+    def __init__(self, keep: int = 4 * OUTPUT_LIMIT) -> None:
+        self.keep = keep
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.dropped = 0
+
+    def feed(self, data: bytes) -> None:
+        """Append ``data``."""
+        if len(self.head) < self.keep:
+            take = self.keep - len(self.head)
+            self.head += data[:take]
+            data = data[take:]
+        self.tail += data
+        if len(self.tail) > 2 * self.keep:
+            extra = len(self.tail) - self.keep
+            del self.tail[:extra]
+            self.dropped += extra
+
+    def text(self, limit: int = OUTPUT_LIMIT) -> str:
+        """The output decoded (invalid UTF-8 replaced), cut to ``limit`` characters."""
+        head = self.head.decode("utf-8", "replace")
+        tail = self.tail.decode("utf-8", "replace")
+        if not self.dropped:
+            return truncate_middle(head + tail, limit)
+        total = len(head) + len(tail) + self.dropped
+        return truncate_middle(head[: limit // 2] + tail[-(limit // 2) :], limit, total)

@@ -1,0 +1,414 @@
+"""The agent's computer: one sandboxed bash per episode, a persistent shell on top.
+
+A long-lived *driver* bash runs inside the sandbox and reads commands from a
+pipe. Each shell call runs in a subshell of its own process group, so a
+timeout kills that group and nothing else. The subshell saves its working
+directory and exported variables when it exits and the driver loads them, so
+``cd`` and ``export`` persist between calls (shell functions, aliases and
+unexported variables do not). Background jobs (``ptb_env.sandbox.jobs``) are
+further process groups of the same driver, in the same pid namespace.
+
+Threat model of the session (the isolation itself is in ``bwrap``):
+
+Covered:
+- A call that outlives its timeout is killed with its process group; if the
+  driver does not answer ``grace_s`` later, the whole sandbox is killed.
+- A driver that dies (``kill -9 -1``, out of memory) is restarted at the next
+  call, and the output says so (jobs are lost then).
+- Workspace disk: a watchdog thread sums the workspace's blocks every
+  ``disk_check_interval_s``; when it exceeds the limit *and grew* since the
+  last check, every process of the episode is killed and the next output says
+  why. Deleting files is always possible.
+- ``close()`` kills every process of the episode (bwrap process group, pid
+  namespace via ``--die-with-parent``, cgroup) and waits until they are gone.
+
+Not covered:
+- The disk watchdog may overshoot by what a process writes in one interval
+  (a single file is capped by ``RLIMIT_FSIZE``).
+- Processes that leave their process group (``setsid``) survive a call's
+  timeout; they die with the episode.
+- ``--die-with-parent`` acts when the *thread* that started the sandbox ends:
+  start it from a long-lived thread.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import select
+import signal
+import subprocess
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from typing import Literal
+
+from ptb_env.errors import SandboxError, UnsandboxedWarning
+from ptb_env.sandbox import procs
+from ptb_env.sandbox.bwrap import CONTROL_MOUNT, STATE_MOUNT, bwrap_argv
+from ptb_env.sandbox.cgroups import Cgroup, create_cgroup
+from ptb_env.sandbox.config import SandboxConfig
+from ptb_env.sandbox.driver import DRIVER_INIT, ShellResult, quote, sandbox_env
+from ptb_env.sandbox.output import OUTPUT_LIMIT, HeadTail, truncate_middle
+from ptb_env.workspace import Workspace
+
+SandboxKind = Literal["bwrap", "none"]
+
+
+class Sandbox:
+    """An episode's sandboxed computer: persistent shell plus background jobs.
+
+    Args:
+        workspace: The episode's workspace.
+        config: Limits and isolation settings.
+        kind: ``"bwrap"`` (isolated) or ``"none"`` (runs on the host; warns).
+        time_left: Seconds left in the budget; bounds every timeout.
+        default_timeout: Timeout of a call that names none.
+        output_limit: Characters of output returned per call.
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        config: SandboxConfig | None = None,
+        *,
+        kind: SandboxKind = "bwrap",
+        time_left: Callable[[], float] | None = None,
+        default_timeout: float = 600.0,
+        output_limit: int = OUTPUT_LIMIT,
+    ) -> None:
+        if kind not in ("bwrap", "none"):
+            raise ValueError(f'Expect sandbox kind "bwrap" or "none", actually: {kind!r}')
+        self.workspace, self.config, self.kind = workspace, config or SandboxConfig(), kind
+        self.time_left = time_left or (lambda: float("inf"))
+        self.default_timeout, self.output_limit = default_timeout, output_limit
+        self.id = secrets.token_hex(6)
+        self.generation = 0
+        self.inner_workspace = self.config.inner_workspace if kind == "bwrap" else str(workspace.root)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._driver_pid: int | None = None
+        self._cgroup: Cgroup | None = None
+        self._pending = bytearray()
+        self._lock = threading.RLock()
+        self._death_reason: str | None = None
+        self._restart_reason: str | None = None
+        self._closed = False
+        self._stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        self._oom_seen = 0
+        if kind == "none":
+            warnings.warn(
+                'sandbox="none": the agent\'s commands run on the host without isolation; '
+                "use it only for trusted local work.",
+                UnsandboxedWarning,
+                stacklevel=2,
+            )
+        from ptb_env.sandbox.jobs import JobManager
+
+        self.jobs = JobManager(self)
+
+    # -- lifecycle ----------------------------------------------------------
+
+    @property
+    def alive(self) -> bool:
+        """Whether the driver is running."""
+        return self._proc is not None and self._proc.poll() is None and self._driver_ok()
+
+    def start(self) -> None:
+        """Start the sandbox (done by the first call if not before).
+
+        Raises:
+            SandboxUnavailable: bwrap is missing or cannot run here.
+            SandboxError: The sandbox did not come up.
+        """
+        with self._lock:
+            if self._closed:
+                raise SandboxError("This sandbox is closed; make a new one.")
+            if self._proc is not None:
+                return
+            cfg = self.config
+            ctl = CONTROL_MOUNT if self.kind == "bwrap" else str(self.workspace.control_dir)
+            env = sandbox_env(cfg, self.inner_workspace, ctl, self.id)
+            cmd = ["bash", "--noprofile", "--norc"]
+            limit_procs = self.kind == "bwrap"
+            if self.kind == "bwrap":
+                argv = bwrap_argv(self.workspace, cfg, cmd)
+                if cfg.use_cgroups and self._cgroup is None:
+                    mem = cfg.memory_mb << 20 if cfg.memory_mb else None
+                    self._cgroup = create_cgroup(f"ptb-{self.id}", mem, cfg.max_procs)
+                if self._cgroup is not None:
+                    files = [str(f) for f in self._cgroup.procs_files]
+                    join = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
+                    argv = ["/bin/sh", "-c", join, "sh", *files, "--", *argv]
+            else:
+                argv = cmd
+            self._proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                env=env, cwd=str(self.workspace.root), start_new_session=True, bufsize=0,
+            )  # fmt: skip
+            os.set_blocking(self._proc.stdout.fileno(), False)  # type: ignore[union-attr]
+            self._pending.clear()
+            self._death_reason = None
+            state = f"{STATE_MOUNT}/state" if self.kind == "bwrap" else self._host_state_file()
+            init = f"__ptb_sf={quote(state)}\n" + DRIVER_INIT
+            init += self._ulimits(limit_procs and self._cgroup is None)
+            out, fields = self._exchange(init + "echo ready\n", time.monotonic() + 30)
+            if fields is None or "ready" not in out:
+                argv_hint = " ".join(argv[:3])
+                self._kill_processes()
+                self._reap()
+                raise SandboxError(f"The sandbox did not start ({argv_hint} ...): {out.strip()[-2000:]}")
+            self._driver_pid = procs.find_descendant(self._proc.pid, "bash")
+            self.generation += 1
+            if self._watchdog is None or not self._watchdog.is_alive():
+                self._watchdog = threading.Thread(target=self._watch_disk, daemon=True)
+                self._watchdog.start()
+
+    def _host_state_file(self) -> str:
+        """Unsandboxed state file: in RAM where possible (ext4 syncs truncated files on close)."""
+        shm = "/dev/shm"
+        base = shm if os.access(shm, os.W_OK) else str(self.workspace.control_dir)
+        return f"{base}/ptb-shell-{self.id}"
+
+    def _ulimits(self, limit_memory_and_procs: bool) -> str:
+        cfg, lines = self.config, ["ulimit -c 0"]
+        if cfg.max_file_size_mb:
+            lines.append(f"ulimit -f {cfg.max_file_size_mb * 1024}")
+        if limit_memory_and_procs and cfg.memory_mb:
+            lines.append(f"ulimit -v {cfg.memory_mb * 1024}")
+        if limit_memory_and_procs and cfg.max_procs:
+            lines.append(f"ulimit -u {cfg.max_procs}")
+        return "\n".join(lines) + "\n"
+
+    def close(self) -> None:
+        """Kill every process of the episode and wait until they are gone (idempotent)."""
+        with self._lock:
+            self._closed = True
+            self._stop.set()
+            self._kill_processes()
+            self._reap()
+            if self._cgroup is not None:
+                self._cgroup.remove()
+                self._cgroup = None
+            if self.kind == "none":
+                try:
+                    os.unlink(self._host_state_file())
+                except OSError:
+                    pass
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_proc", None) is not None and not self._closed:
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001 - interpreter shutdown: best effort
+                pass
+
+    def host_pids(self) -> set[int]:
+        """Host pids of the episode's processes (for tests and monitoring)."""
+        pids = self._cgroup.pids() if self._cgroup is not None else set()
+        if self._proc is not None:
+            pids |= procs.session_members(self._proc.pid) | procs.descendants(self._proc.pid)
+        return pids
+
+    def _driver_ok(self) -> bool:
+        return self._driver_pid is None or procs.is_running(self._driver_pid)
+
+    def _kill_processes(self, reason: str | None = None) -> None:
+        """SIGKILL everything of the episode (thread-safe: signals only)."""
+        if reason and not self._death_reason:
+            self._death_reason = reason
+        proc = self._proc
+        if proc is None:
+            return
+        members = self.host_pids()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        procs.kill_all(members)
+        if self._cgroup is not None:
+            self._cgroup.kill_all()
+        procs.wait_gone(members, timeout=5.0)
+
+    def _reap(self) -> None:
+        proc, self._proc, self._driver_pid = self._proc, None, None
+        if proc is None:
+            return
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                stream.close()  # type: ignore[union-attr]
+            except OSError:
+                pass
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def _procs_saturated(self) -> bool:
+        """Whether the episode sits at its process limit (a fork bomb, typically)."""
+        cg, limit = self._cgroup, self.config.max_procs
+        return cg is not None and limit is not None and cg.pids_current() >= limit - 2
+
+    def _check_procs(self, streak: int) -> int:
+        """Kill everything after two checks in a row at the process limit; returns the streak."""
+        if not self._procs_saturated():
+            return 0
+        if streak >= 1 and self._proc is not None:
+            self._kill_processes(
+                f"process limit reached ({self.config.max_procs} processes and threads): every "
+                "process was killed"
+            )
+            return 0
+        return streak + 1
+
+    def _watch_disk(self) -> None:
+        cfg, last, streak = self.config, (0, 0), 0
+        limit = (cfg.workspace_disk_mb or 1 << 40) << 20
+        while not self._stop.wait(cfg.disk_check_interval_s):
+            streak = self._check_procs(streak)
+            used, files = self.workspace.disk_usage(max_files=cfg.workspace_max_files)
+            over = used > limit or (cfg.workspace_max_files is not None and files > cfg.workspace_max_files)
+            if over and (used > last[0] or files > last[1]) and self._proc is not None:
+                self._kill_processes(
+                    f"workspace disk limit exceeded ({used >> 20} MB in {files} entries; limit "
+                    f"{cfg.workspace_disk_mb} MB, {cfg.workspace_max_files} entries): every process "
+                    "was killed; delete files to continue"
+                )
+            last = (used, files)
+
+    # -- the protocol -------------------------------------------------------
+
+    def _exchange(self, script: str, deadline: float | None) -> tuple[str, list[str] | None]:
+        """Send ``script`` and read until its end token; ``None`` fields: the driver died."""
+        out, fields, _ = self._exchange_raw(script, deadline, keep=4 * self.output_limit)
+        return out.text(10**9), fields
+
+    def _exchange_raw(
+        self, script: str, deadline: float | None, keep: int
+    ) -> tuple[HeadTail, list[str] | None, bool]:
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        token = f"__PTB_END_{secrets.token_hex(8)}__"
+        data = (script + f'\nprintf \'\\n%s %s %s\\n\' {token} "$__ptb_rc" "$__ptb_to"\n').encode()
+        buf, fd, btoken = HeadTail(keep), proc.stdout.fileno(), token.encode()
+        signalled = False
+        try:
+            proc.stdin.write(data)
+            proc.stdin.flush()
+        except OSError:
+            return buf, None, False
+        pending = self._pending
+        while True:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                if signalled or self._driver_pid is None:
+                    self._kill_processes("the shell did not answer after a timeout")
+                    return buf, None, True
+                try:
+                    os.kill(self._driver_pid, signal.SIGUSR1)
+                except OSError:
+                    pass
+                signalled, deadline = True, now + self.config.grace_s
+            wait = 0.25 if deadline is None else max(0.0, min(0.25, deadline - now))
+            ready, _, _ = select.select([fd], [], [], wait)
+            if not ready:
+                if proc.poll() is not None or not self._driver_ok():
+                    buf.feed(bytes(pending))
+                    pending.clear()
+                    return buf, None, signalled
+                continue
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                buf.feed(bytes(pending))
+                pending.clear()
+                return buf, None, signalled
+            pending += chunk
+            i = pending.find(btoken)
+            if i >= 0 and b"\n" in pending[i:]:
+                line_end = pending.index(b"\n", i)
+                fields = pending[i + len(btoken) : line_end].decode().split()
+                start = i - 1 if i > 0 and pending[i - 1 : i] == b"\n" else i
+                buf.feed(bytes(pending[:start]))
+                del pending[: line_end + 1]
+                return buf, fields, signalled
+            if i < 0 and len(pending) > 512:
+                buf.feed(bytes(pending[:-256]))
+                del pending[:-256]
+
+    def request(self, script: str, timeout: float = 30.0) -> str:
+        """Run driver-level ``script`` (no timeout kill of a process group) and return its output.
+
+        Raises:
+            SandboxError: The sandbox died or did not answer.
+        """
+        with self._lock:
+            self.start()
+            out, fields = self._exchange(script, time.monotonic() + timeout)
+            if fields is None:
+                self._kill_processes("the shell died during a control request")
+                self._reap()
+                raise SandboxError(f"The sandbox died during a control request: {out[-500:]}")
+            return out
+
+    def run(self, command: str, timeout: float | None = None) -> ShellResult:
+        """Run ``command`` in the persistent shell.
+
+        Args:
+            command: Bash code (may span lines); stdin is ``/dev/null``.
+            timeout: Seconds; defaults to ``default_timeout``; never more than the budget left.
+
+        Returns:
+            The call's output and how it ended. Agent mistakes never raise.
+        """
+        with self._lock:
+            notes: list[str] = []
+            requested = self.default_timeout if timeout is None else timeout
+            timeout = min(requested, self.time_left())
+            if timeout <= 0:
+                return ShellResult("", None, False, 0.0, ("budget exhausted: the command was not run",))
+            if self._procs_saturated():
+                time.sleep(0.05)
+                self._check_procs(1)
+            if self._proc is not None and not self.alive:
+                self._restart_reason = self._death_reason or "the shell died"
+                self._reap()
+            if self._restart_reason:
+                notes.append(
+                    f"shell restarted: {self._restart_reason}; cwd and variables were reset, "
+                    "background jobs were lost"
+                )
+                self._restart_reason = None
+            self.start()
+            t0 = time.monotonic()
+            script = f"__ptb_call {quote(command)}"
+            buf, fields, signalled = self._exchange_raw(script, t0 + timeout, keep=4 * self.output_limit)
+            duration = time.monotonic() - t0
+            output = buf.text(self.output_limit)
+            if len(output) > self.output_limit:
+                output = truncate_middle(output, self.output_limit)
+            oom = self._cgroup.oom_kills() if self._cgroup is not None else 0
+            if oom > self._oom_seen:
+                notes.append(f"out of memory: a process was killed (limit {self.config.memory_mb} MB)")
+                self._oom_seen = oom
+            if fields is None:
+                reason = self._death_reason or "the shell died"
+                notes.append(f"the sandbox was killed: {reason}; it restarts at the next call")
+                self._kill_processes()
+                self._reap()
+                self._restart_reason = reason
+                return ShellResult(output, None, signalled, duration, tuple(notes))
+            rc, timed_out = int(fields[0]), fields[1] == "1" or signalled
+            if timed_out and timeout < requested:
+                notes.append("the timeout was cut to the budget left")
+            return ShellResult(output, None if timed_out else rc, timed_out, duration, tuple(notes))
