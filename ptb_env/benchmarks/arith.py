@@ -55,40 +55,52 @@ class ArithVocab:
     """Draw half of the names from ``world.made_up_name`` (public splits only)."""
 
 
-def make_item(rng: Any, vocab: ArithVocab, item_id: str) -> Item:
-    """One word problem with its worked solution."""
-    n_ops = rng.choice((1, 2, 3))
-    name, other = rng.sample(list(vocab.names), 2)
-    if vocab.made_up_names and rng.random() < 0.5:
-        name = world.made_up_name(rng)
+def draw_story(
+    rng: random.Random, name: str, other: str, obj: str, n_ops: int | None = None
+) -> tuple[list[str], list[str], int]:
+    """A story in which a quantity changes: its sentences, the sums, and the final value.
+
+    The story starts with a quantity (or a product of containers and contents) and
+    then changes it by additions and subtractions. ``n_ops`` counts every
+    operation, a starting multiplication included; ``None`` draws 1-3 changes after
+    the start. The pre-training corpus tells the same stories in prose.
+    """
     sub, obj_p = world.pronouns(name)
-    obj = rng.choice(world.OBJECTS)
     sentences: list[str] = []
-    steps: list[str] = []
+    sums: list[str] = []
     if rng.random() < 0.35:
         a, b = rng.randint(2, 6), rng.randint(2, 6)
         cont = rng.choice(world.CONTAINERS)
         sentences.append(rng.choice(START_MUL).format(name=name, a=a, b=b, cont=cont, obj=obj))
         value = a * b
-        steps.append(f"{a} * {b} = {value}")
-        ops_left = n_ops - 1
+        sums.append(f"{a} * {b} = {value}")
     else:
         value = rng.randint(2, 20)
         sentences.append(rng.choice(START).format(name=name, a=value, obj=obj))
-        ops_left = n_ops
-    for _ in range(ops_left):
+    for _ in range(rng.randint(1, 3) if n_ops is None else n_ops - len(sums)):
         if value > 1 and rng.random() < 0.5:
             b = rng.randint(1, min(12, value - 1))
             template, new = rng.choice(SUB), value - b
-            steps.append(f"{value} - {b} = {new}")
+            sums.append(f"{value} - {b} = {new}")
         else:
             b = rng.randint(1, 12)
             template, new = rng.choice(ADD), value + b
-            steps.append(f"{value} + {b} = {new}")
+            sums.append(f"{value} + {b} = {new}")
         sentences.append(
             template.format(Sub=sub.capitalize(), sub=sub, obj_p=obj_p, b=b, obj=obj, other=other)
         )
         value = new
+    return sentences, sums, value
+
+
+def make_item(rng: random.Random, vocab: ArithVocab, item_id: str) -> Item:
+    """One word problem with its worked solution."""
+    n_ops = rng.choice((1, 2, 3))
+    name, other = rng.sample(list(vocab.names), 2)
+    if vocab.made_up_names and rng.random() < 0.5:
+        name = world.made_up_name(rng)
+    obj = rng.choice(world.OBJECTS)
+    sentences, steps, value = draw_story(rng, name, other, obj, n_ops)
     sentences.append(rng.choice(vocab.questions).format(name=name, obj=obj))
     question = " ".join(sentences)
     return Item(

@@ -13,7 +13,7 @@ import json
 import random
 from collections.abc import Iterator
 
-from ptb_env.benchmarks.arith import ADD, QUESTIONS, START, START_MUL, SUB
+from ptb_env.benchmarks.arith import QUESTIONS, draw_story
 from ptb_env.benchmarks.tools import TEMPLATES
 from ptb_env.tiny import world
 
@@ -70,31 +70,9 @@ def story_doc(rng: random.Random) -> str:
     worked example does (never in the benchmark's chat / ``####`` format).
     """
     name, other = _person(rng), _person(rng)
-    sub, obj_p = world.pronouns(name)
+    sub = world.pronouns(name)[0]
     obj = rng.choice(world.OBJECTS)
-    sentences: list[str] = []
-    sums: list[str] = []
-    if rng.random() < 0.35:
-        a, b = rng.randint(2, 6), rng.randint(2, 6)
-        cont = rng.choice(world.CONTAINERS)
-        sentences.append(rng.choice(START_MUL).format(name=name, a=a, b=b, cont=cont, obj=obj))
-        value = a * b
-        sums.append(f"{a} * {b} = {value}")
-    else:
-        value = rng.randint(2, 20)
-        sentences.append(rng.choice(START).format(name=name, a=value, obj=obj))
-    for _ in range(rng.randint(1, 3)):
-        if value > 1 and rng.random() < 0.5:
-            b = rng.randint(1, min(12, value - 1))
-            sentence, new, eq = rng.choice(SUB), value - b, f"{value} - {b}"
-        else:
-            b = rng.randint(1, 12)
-            sentence, new, eq = rng.choice(ADD), value + b, f"{value} + {b}"
-        sentences.append(
-            sentence.format(Sub=sub.capitalize(), sub=sub, obj_p=obj_p, b=b, obj=obj, other=other)
-        )
-        sums.append(f"{eq} = {new}")
-        value = new
+    sentences, sums, value = draw_story(rng, name, other, obj)
     if rng.random() < 0.5:  # worked out after the story
         ask = rng.choice(QUESTIONS).format(name=name, obj=obj) + " " if rng.random() < 0.5 else ""
         work = ". ".join(sums)
