@@ -145,35 +145,49 @@ def _minimal_roots(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-def _bind_without(root: Path, masks: Sequence[Path], flag: str = "--ro-bind") -> list[str]:
+def _rebuilt_dir(path: Path, rebuilt: list[Path]) -> list[str]:
+    """An empty directory at ``path`` that becomes read-only once its entries are mounted.
+
+    A small tmpfs rather than ``--dir``: a ``--dir`` under a writable mount (the
+    private ``/tmp``, when the repository or venv lives in the host's ``/tmp``)
+    would let the agent add files next to the package's own.
+    """
+    rebuilt.append(path)
+    return ["--size", str(1 << 20), "--tmpfs", str(path)]
+
+
+def _bind_without(
+    root: Path, masks: Sequence[Path], rebuilt: list[Path], flag: str = "--ro-bind"
+) -> list[str]:
     """Mount ``root`` at its own path, leaving out the masked paths below it.
 
     A directory on the way to a masked path is rebuilt as an empty directory
     with each sibling mounted back, so the masked entries simply do not exist.
+    Rebuilt directories are appended to ``rebuilt`` (to be remounted read-only).
     """
     if any(root == m for m in masks):
         return []
     inner = [m for m in masks if m.is_relative_to(root)]
     if not inner or not root.is_dir() or root.is_symlink():
         return [flag, str(root), str(root)]
-    args = ["--dir", str(root)]
+    args = _rebuilt_dir(root, rebuilt)
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
         path = Path(entry.path)
         if entry.is_symlink():
             args += ["--symlink", os.readlink(path), str(path)]
         else:
-            args += _bind_without(path, inner, flag)
+            args += _bind_without(path, inner, rebuilt, flag)
     return args
 
 
-def _bind_model(model: Path) -> list[str]:
+def _bind_model(model: Path, rebuilt: list[Path]) -> list[str]:
     """Mount the base model read-only at its host path; file links are resolved (HF cache)."""
     if not any(p.is_symlink() for p in model.rglob("*")):
         return ["--ro-bind", str(model), str(model)]
-    args = ["--dir", str(model)]
+    args = _rebuilt_dir(model, rebuilt)
     for entry in sorted(model.iterdir()):
         if entry.is_dir() and not entry.is_symlink():
-            args += _bind_model(entry)
+            args += _bind_model(entry, rebuilt)
         else:
             args += ["--ro-bind", os.path.realpath(entry), str(entry)]
     return args
@@ -241,10 +255,13 @@ def bwrap_argv(
     masks = [Path(os.path.realpath(p)) for p in (*private_paths(), *config.masked_paths)]
     masks += [workspace.root.parent.resolve()]  # every workspace and control directory
     roots = _minimal_roots([*python_roots(), *config.extra_ro_binds])
+    rebuilt: list[Path] = []
     for root in roots:
-        args += _bind_without(root, masks)
-    args += _bind_model(workspace.base_model_dir)
+        args += _bind_without(root, masks, rebuilt)
+    args += _bind_model(workspace.base_model_dir, rebuilt)
     args += ["--bind", str(workspace.root), config.inner_workspace]
     args += ["--ro-bind", str(workspace.control_dir), CONTROL_MOUNT]
+    for path in reversed(rebuilt):
+        args += ["--remount-ro", str(path)]
     args += ["--remount-ro", "/", "--chdir", config.inner_workspace, "--", *command]
     return args
