@@ -93,7 +93,7 @@ def call_json(name: str, arguments: Mapping[str, Any]) -> str:
     return json.dumps({"name": name, "arguments": dict(arguments)}, ensure_ascii=False)
 
 
-def make_item(rng: Any, vocab: ToolsVocab, item_id: str) -> Item:
+def make_item(rng: random.Random, vocab: ToolsVocab, item_id: str) -> Item:
     """One request with 2-3 candidate functions and the expected call."""
     fns = rng.sample([f for f in world.FUNCTIONS if f.name in vocab.templates], rng.choice((2, 3)))
     fn = fns[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -149,8 +150,6 @@ def build(cfg: BuildConfig) -> dict:
     (out / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")
     for f in out.iterdir():  # readable by the sandbox's unprivileged user
         f.chmod(0o644)
-    import shutil
-
     shutil.rmtree(out / ".trainer", ignore_errors=True)
     return info
 
