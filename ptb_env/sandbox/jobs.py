@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ptb_env.errors import JobNotFound, SandboxError
+from ptb_env.sandbox.driver import quote
 from ptb_env.sandbox.output import OUTPUT_LIMIT
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ class JobManager:
         sb.start()
         job_id = len(self._jobs) + 1
         log = f"{sb.inner_workspace}/.jobs/{job_id}.log"
-        out = sb.request(f"mkdir -p {sb.inner_workspace}/.jobs; __ptb_job {_q(log)} {_q(command)}")
+        out = sb.request(f"mkdir -p {sb.inner_workspace}/.jobs; __ptb_job {quote(log)} {quote(command)}")
         try:
             pid = int(out.split()[-1])
         except (IndexError, ValueError) as err:
@@ -120,7 +121,7 @@ class JobManager:
     def tail(self, job_id: int, chars: int = OUTPUT_LIMIT) -> str:
         """The end of a job's log (at most ``chars`` characters)."""
         job = self.get(job_id)
-        out = self.sandbox.request(f"tail -c {4 * chars} {_q(job.log)} 2>&1")
+        out = self.sandbox.request(f"tail -c {4 * chars} {quote(job.log)} 2>&1")
         return out[-chars:] if len(out) > chars else out
 
     def kill(self, job_id: int) -> Job:
@@ -164,10 +165,6 @@ class JobManager:
         """Every job, one line each (for the agent)."""
         jobs = self.status()
         return "\n".join(j.describe() for j in jobs) if jobs else "no jobs"
-
-
-def _q(s: str) -> str:
-    return "'" + s.replace("'", "'\\''") + "'"
 
 
 __all__ = ["Job", "JobManager", "JobNotFound"]

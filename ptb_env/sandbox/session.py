@@ -50,7 +50,7 @@ from ptb_env.sandbox.bwrap import CONTROL_MOUNT, STATE_MOUNT, bwrap_argv
 from ptb_env.sandbox.cgroups import Cgroup, create_cgroup
 from ptb_env.sandbox.config import SandboxConfig
 from ptb_env.sandbox.driver import DRIVER_INIT, ShellResult, quote, sandbox_env
-from ptb_env.sandbox.output import OUTPUT_LIMIT, HeadTail, truncate_middle
+from ptb_env.sandbox.output import OUTPUT_LIMIT, HeadTail
 from ptb_env.workspace import Workspace
 
 SandboxKind = Literal["bwrap", "none"]
@@ -394,9 +394,7 @@ class Sandbox:
             script = f"__ptb_call {quote(command)}"
             buf, fields, signalled = self._exchange_raw(script, t0 + timeout, keep=4 * self.output_limit)
             duration = time.monotonic() - t0
-            output = buf.text(self.output_limit)
-            if len(output) > self.output_limit:
-                output = truncate_middle(output, self.output_limit)
+            output = buf.text(self.output_limit)  # already head + tail with the cut marker
             oom = self._cgroup.oom_kills() if self._cgroup is not None else 0
             if oom > self._oom_seen:
                 notes.append(f"out of memory: a process was killed (limit {self.config.memory_mb} MB)")

@@ -43,6 +43,8 @@ def test_long_output_keeps_head_and_tail(sandbox):
     assert len(r.output) <= OUTPUT_LIMIT + 200
     assert r.output.startswith("1\n2\n3\n") and r.output.endswith("199999\n200000\n")
     assert "chars cut" in r.output
+    total = sum(len(f"{i}\n") for i in range(1, 200001))
+    assert f"of {total} chars" in r.output  # the marker counts the whole output, once
 
 
 def test_stdin_is_closed_and_binary_output_survives(sandbox):
