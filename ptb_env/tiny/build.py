@@ -135,13 +135,12 @@ def build(cfg: BuildConfig) -> dict:
     )
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]  # the last logged loss
     info = {
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_tokens": int(blocks.numel()),
-        "final_loss": round(float(trainer.state.log_history[-2].get("loss", float("nan"))), 4)
-        if len(trainer.state.log_history) > 1
-        else float(result.training_loss),
+        "final_loss": round(losses[-1] if losses else float(result.training_loss), 4),
         "train_seconds": round(train_seconds, 1),
         "total_seconds": round(time.time() - t0, 1),
         "torch": torch.__version__,
