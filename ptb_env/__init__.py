@@ -12,15 +12,26 @@ from ptb_env.errors import (
     BenchmarkNotFound,
     CheckpointError,
     GraderError,
+    InvalidToolCall,
     PtbEnvError,
+    TaskNotFound,
 )
+from ptb_env.registration import register_envs
+from ptb_env.tasks import get_task, gym_id, list_tasks
 
 __version__ = "0.1.0"
+
+register_envs()
 
 __all__ = [
     "BenchmarkNotFound",
     "CheckpointError",
     "GraderError",
+    "InvalidToolCall",
     "PtbEnvError",
+    "TaskNotFound",
     "__version__",
+    "get_task",
+    "gym_id",
+    "list_tasks",
 ]

@@ -36,10 +36,121 @@ def _evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
+def _list(a: argparse.Namespace) -> int:
+    from ptb_env.tasks import get_task, gym_id, list_tasks
+
+    print(f"{'task':14s} {'gym id':26s} {'benchmark':11s} {'budget':22s} base model")
+    for tid in list_tasks():
+        t = get_task(tid)
+        budget = f"{t.time_limit_s or 0:g} s, {t.max_steps} steps"
+        model = Path(t.base_model).name if t.world == "tiny" else t.base_model
+        print(f"{tid:14s} {gym_id(tid):26s} {t.benchmark:11s} {budget:22s} {model} ({t.world})")
+    return 0
+
+
+def _run(a: argparse.Namespace) -> int:
+    import time
+
+    import gymnasium as gym
+
+    import ptb_env  # noqa: F401 - registers the envs
+    from ptb_agents import make_agent, run_episode
+    from ptb_env.tasks import gym_id
+
+    results = []
+    for seed in a.seed:
+        env = gym.make(gym_id(a.task), time_limit_s=a.time_limit, sandbox=a.sandbox, progress=False)
+        agent = make_agent(a.agent, env)
+        t0 = time.perf_counter()
+
+        def on_step(i: int, action, obs, info, t0: float = t0) -> None:
+            if a.quiet:
+                return
+            text = action if isinstance(action, str) else json.dumps(action, ensure_ascii=False)
+            first = (obs["error"] or obs["output"]).strip().splitlines()
+            print(
+                f"  [{time.perf_counter() - t0:6.1f} s] step {i:3d} {text[:90]}"
+                + (f"\n      -> {first[-1][:110]}" if first else ""),
+                flush=True,
+            )
+
+        print(f"episode: agent={a.agent} task={a.task} seed={seed}", flush=True)
+        try:
+            r = run_episode(env, agent, seed=seed, on_step=on_step)
+        finally:
+            env.close()
+        results.append(r)
+        print(f"  -> reward {r.reward:+.4f} ({r.status}{': ' + r.reason if r.reason else ''})", flush=True)
+    print()
+    header = ("agent", "task", "seed", "status", "base", "score", "reward", "steps", "wall s")
+    print("{:13s} {:12s} {:>4s} {:18s} {:>6s} {:>6s} {:>8s} {:>5s} {:>7s}".format(*header))
+    for r in results:
+        print(
+            f"{r.agent:13s} {r.task:12s} {r.seed!s:>4s} {r.status:18s} {r.base_score:6.3f} {r.score:6.3f} "
+            f"{r.reward:+8.4f} {r.steps:5d} {r.seconds:7.1f}"
+        )
+    if len(results) > 1:
+        import statistics
+
+        rewards = [r.reward for r in results]
+        print(
+            f"mean reward {statistics.mean(rewards):+.4f}, std {statistics.stdev(rewards):.4f}, "
+            f"min {min(rewards):+.4f}, max {max(rewards):+.4f} over {len(rewards)} seeds"
+        )
+    if a.json:
+        rows = [{k: v for k, v in vars(r).items() if k != "info"} for r in results]
+        Path(a.json).write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+def _eval(a: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    from ptb_env.errors import CheckpointError
+    from ptb_env.grading import Grader
+    from ptb_env.tasks import get_task
+
+    grader = Grader(get_task(a.task), progress=True)
+    base = grader.base_score(a.split)
+    with tempfile.TemporaryDirectory(prefix="ptb-eval-") as tmp:
+        ckpt = Path(tmp) / "ckpt"
+        shutil.copytree(a.model, ckpt, symlinks=False)
+        try:
+            value, cached = grader.score_checkpoint(ckpt, a.split)
+        except CheckpointError as err:
+            print(f"invalid checkpoint: {err} (grades as the base model: uplift 0)")
+            return 1
+    score = float(value["score"])
+    print(
+        f"{a.task}: {a.split} score {score:.4f} (n={value['n']}), base {base:.4f}, uplift {score - base:+.4f}"
+        + (" [cached]" if cached else "")
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ptb-env", description="LLM post-training as an RL environment.")
     sub = parser.add_subparsers(dest="command", required=True)
-    ev = sub.add_parser("evaluate", help="score a checkpoint on tiny benchmarks (greedy decoding)")
+    ls = sub.add_parser("list", help="list the registered tasks")
+    ls.set_defaults(func=_list)
+    run = sub.add_parser("run", help="run episodes of a baseline agent and print the rewards")
+    run.add_argument("--agent", default="scripted-sft", help="noop, random or scripted-sft")
+    run.add_argument("--task", default="tiny-arith")
+    run.add_argument("--seed", type=int, nargs="+", default=[0], help="one episode per seed")
+    run.add_argument("--time-limit", type=float, default=None, help="seconds (default: the task's budget)")
+    run.add_argument("--sandbox", default="bwrap", choices=["bwrap", "none"])
+    run.add_argument("--quiet", action="store_true", help="print only the results")
+    run.add_argument("--json", help="also write the results to this JSON file")
+    run.set_defaults(func=_run)
+    gr = sub.add_parser("eval", help="grade a checkpoint for a task as the env would (validate, hidden test)")
+    gr.add_argument("--task", default="tiny-arith")
+    gr.add_argument("--model", type=Path, required=True, help="checkpoint directory")
+    gr.add_argument("--split", default="test", choices=["dev", "test"])
+    gr.set_defaults(func=_eval)
+    ev = sub.add_parser(
+        "evaluate", help="raw benchmark scores of a model dir (no validation; all benchmarks)"
+    )
     ev.add_argument("--model", type=Path, default=TINY_MODEL_DIR, help="HF model dir (default: tiny base)")
     ev.add_argument(
         "--benchmark", action="append", choices=list_benchmarks(), help="benchmark (repeatable; default: all)"

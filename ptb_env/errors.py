@@ -60,3 +60,32 @@ class JobNotFound(SandboxError, KeyError):
 
 class UnsandboxedWarning(UserWarning):
     """Commands run on the host without isolation (``sandbox="none"``)."""
+
+
+class TaskNotFound(PtbEnvError, KeyError):
+    """A task id that is not registered."""
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        known = sorted(known)
+        hint = difflib.get_close_matches(name, known, n=1)
+        msg = f"Unknown task {name!r}."
+        if hint:
+            msg += f" Did you mean: {hint[0]!r}?"
+        msg += f" Registered tasks: {', '.join(known)}."
+        super().__init__(msg)
+        self.name = name
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidToolCall(PtbEnvError, ValueError):
+    """An action that is not a valid tool call (an agent mistake: it becomes an observation)."""
+
+
+class ToolError(PtbEnvError):
+    """A valid tool call that could not be carried out (an agent mistake: it becomes an observation)."""
+
+
+class EpisodeNotRunning(PtbEnvError, RuntimeError):
+    """``step`` before ``reset`` or after the episode ended."""

@@ -8,14 +8,36 @@ inside the sandbox.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TINY_MODEL_DIR = PACKAGE_DIR / "tiny" / "model"
 PUBLIC_DATA_DIR = PACKAGE_DIR / "benchmarks" / "data"
 PRIVATE_DIR = PACKAGE_DIR / "_private"
+GRADER_MODULES = ("grading",)
+"""Modules of the grader (``ptb_env/<name>.py``): hidden from the agent, bytecode included."""
+
+
+def cache_dir() -> Path:
+    """Host cache of ptb_env (base scores): ``$PTB_ENV_CACHE_DIR``, else ``~/.cache/ptb_env``."""
+    env = os.environ.get("PTB_ENV_CACHE_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return (Path(base) / "ptb_env").resolve()
 
 
 def private_paths() -> list[Path]:
-    """Paths inside the package that the sandbox must hide from the agent."""
-    return [PRIVATE_DIR]
+    """Paths the sandbox must hide from the agent, even inside trees it mounts.
+
+    The hidden test splits and held-out vocabulary, the grader's code (source and
+    bytecode, whether or not it exists yet) and the score cache.
+    """
+    tag = sys.implementation.cache_tag or "cpython"
+    paths = [PRIVATE_DIR, cache_dir()]
+    for name in GRADER_MODULES:
+        paths.append(PACKAGE_DIR / f"{name}.py")
+        paths += [PACKAGE_DIR / "__pycache__" / f"{name}.{tag}{opt}.pyc" for opt in ("", ".opt-1", ".opt-2")]
+    return paths

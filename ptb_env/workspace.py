@@ -42,8 +42,7 @@ TASK_CARD_TEMPLATE = """\
 - Workspace: `{workspace}` (your home; the only writable place besides `/tmp`).
 - Base model: `{workspace}/base_model` (read-only). Leave your checkpoint in
   `{workspace}/final_model/` (safetensors weights, config and tokenizer).
-- Visible data: `{workspace}/data/`. Generate training data with
-  `python -m ptb_env.benchmarks.generate <benchmark> --n N --seed S --out train.jsonl`.
+- Visible data: `{workspace}/data/`.
 - Run `timer` to see the time left.
 """
 
@@ -215,39 +214,63 @@ class Workspace:
         ``allowed`` (e.g. the base model directory).
 
         Raises:
-            WorkspaceError: The path leaves the workspace.
+            WorkspaceError: The path leaves the workspace or is a symlink loop.
         """
         path = Path(rel)
-        full = (path if path.is_absolute() else self.root / path).resolve()
+        try:
+            full = (path if path.is_absolute() else self.root / path).resolve()
+        except (RuntimeError, OSError) as err:  # Python < 3.13 raises RuntimeError on a loop
+            raise WorkspaceError(f"Path {str(rel)!r} cannot be resolved (a symlink loop?): {err}") from None
         for base in (self.root.resolve(), *(Path(a).resolve() for a in allowed)):
             if full == base or full.is_relative_to(base):
                 return full
         raise WorkspaceError(f"Path {str(rel)!r} leaves the workspace (it resolves to {str(full)!r}).")
 
-    def export(self, rel: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Path:
+    def export(
+        self, rel: str | os.PathLike[str], dest: str | os.PathLike[str], *, max_bytes: int | None = None
+    ) -> Path:
         """Copy a file or directory tree out of the workspace without escaping it.
 
         Symlinks are followed only when they resolve inside the workspace or the
         base model; anything else (a link to a host file, a FIFO, a device) is
-        refused. Use it to take the checkpoint out for grading.
+        refused, and so is a directory reached twice (a symlink loop). Use it to
+        take the checkpoint out for grading.
+
+        Args:
+            rel: Path in the workspace (relative or absolute).
+            dest: Destination on the host.
+            max_bytes: Refuse to copy more than this many bytes in all.
 
         Returns:
             ``dest``.
 
         Raises:
-            WorkspaceError: An entry escapes the workspace or is not a regular file.
+            WorkspaceError: An entry escapes the workspace, is not a regular file, a
+                directory repeats, or the tree exceeds ``max_bytes``.
         """
-        allowed = (self.base_model_dir,)
-        src, dest = self.resolve(rel, allowed=allowed), Path(dest)
+        budget = [float("inf") if max_bytes is None else max_bytes]
+        return self._export(rel, Path(dest), set(), budget)
+
+    def _export(self, rel: str | os.PathLike[str], dest: Path, seen: set[Path], budget: list[float]) -> Path:
+        src = self.resolve(rel, allowed=(self.base_model_dir,))
         if src.is_dir():
+            if src in seen:
+                raise WorkspaceError(
+                    f"{str(rel)!r} leads back to a directory already copied (a symlink loop)."
+                )
+            seen.add(src)
             dest.mkdir(parents=True, exist_ok=True)
             for entry in sorted(os.listdir(src)):
-                self.export(src / entry, dest / entry)
+                self._export(src / entry, dest / entry, seen, budget)
             return dest
         fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
                 raise WorkspaceError(f"{str(rel)!r} is not a regular file; refusing to copy it.")
+            budget[0] -= st.st_size
+            if budget[0] < 0:
+                raise WorkspaceError("The tree is larger than the copy limit; refusing to copy it.")
             with os.fdopen(fd, "rb", closefd=False) as fin, open(dest, "wb") as fout:
                 shutil.copyfileobj(fin, fout, 1 << 20)
         finally:

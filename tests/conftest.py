@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+# Score cache and workspaces of the whole test session (subprocesses included) stay out of ~/.cache.
+os.environ.setdefault("PTB_ENV_CACHE_DIR", tempfile.mkdtemp(prefix="ptb-test-cache-"))
+os.environ.setdefault("PTB_ENV_WORKSPACES", tempfile.mkdtemp(prefix="ptb-test-ws-"))
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

@@ -39,3 +39,37 @@ def test_unknown_benchmark_is_a_usage_error():
     )
     assert proc.returncode == 2
     assert "invalid choice: 'gsm9k'" in proc.stderr
+
+
+def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ptb_env.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_list_shows_every_task_and_its_gym_id():
+    proc = _cli("list")
+    assert proc.returncode == 0, proc.stderr
+    for task in ("tiny-arith", "tiny-tools", "tiny-facts"):
+        assert f"PostTrain-{task}-v0" in proc.stdout
+
+
+def test_run_noop_prints_progress_and_the_reward_table(tmp_path):
+    out = tmp_path / "results.json"
+    proc = _cli("run", "--agent", "noop", "--task", "tiny-arith", "--seed", "0", "1", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "step   2" in proc.stdout and "mean reward +0.0000" in proc.stdout
+    rows = json.loads(out.read_text())
+    assert [r["reward"] for r in rows] == [0.0, 0.0] and {r["status"] for r in rows} == {"ok"}
+
+
+def test_eval_grades_a_checkpoint_like_the_env(tmp_path):
+    from ptb_env.paths import TINY_MODEL_DIR
+
+    proc = _cli("eval", "--task", "tiny-arith", "--model", str(TINY_MODEL_DIR))
+    assert proc.returncode == 0, proc.stderr
+    assert "uplift +0.0000" in proc.stdout
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{")
+    proc = _cli("eval", "--task", "tiny-arith", "--model", str(tmp_path / "broken"))
+    assert proc.returncode == 1 and "invalid checkpoint: config.json is not valid JSON" in proc.stdout

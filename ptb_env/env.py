@@ -1,0 +1,292 @@
+"""PostTrainEnv: one post-training job as a Gymnasium episode.
+
+The env composes the parts and decides little itself:
+
+- task (``ptb_env.tasks``): base model, benchmark, budget, rules;
+- workspace (``ptb_env.workspace``): the episode's directory, base model linked;
+- sandbox (``ptb_env.sandbox``): the agent's isolated shell and background jobs;
+- budget (``ptb_env.budget``): wall clock, steps, dev evaluations;
+- tools (``ptb_env.tools``): what an action can do;
+- grading (``ptb_env.grading``): the terminal reward on the hidden test split.
+
+>>> import gymnasium as gym, ptb_env  # doctest: +SKIP
+>>> env = gym.make("PostTrain-v0")  # doctest: +SKIP
+>>> obs, info = env.reset(seed=0)  # doctest: +SKIP
+>>> action = {"tool": "bash", "args": {"command": "ls"}}
+>>> obs, reward, terminated, truncated, info = env.step(action)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+import gymnasium as gym
+
+from ptb_env.budget import Budget
+from ptb_env.errors import EpisodeNotRunning, GraderError
+from ptb_env.grading import Grade, Grader, ScoreCache
+from ptb_env.observations import build_observation, observation_space, workspace_summary
+from ptb_env.sandbox import Sandbox, SandboxConfig, SandboxKind, make_sandbox
+from ptb_env.spaces import ToolCallSpace, check_call
+from ptb_env.tasks import DEFAULT_TASK, TaskSpec, get_task
+from ptb_env.tasks.card import render_task_card
+from ptb_env.tools import DevScores, Tool, ToolContext, ToolResult, default_tools
+from ptb_env.workspace import Workspace
+
+RewardMode = Literal["uplift", "normalized"]
+
+
+def default_workspace_root() -> Path:
+    """Where workspaces go by default: ``$PTB_ENV_WORKSPACES`` or ``<tmp>/ptb_env-<uid>``."""
+    env = os.environ.get("PTB_ENV_WORKSPACES")
+    return Path(env) if env else Path(tempfile.gettempdir()) / f"ptb_env-{os.getuid()}"
+
+
+class PostTrainEnv(gym.Env[dict, dict | str]):
+    """Post-train a base model for a benchmark; reward = test-score uplift of ``final_model/``.
+
+    Args:
+        task: Task id (see ``ptb_env.tasks.list_tasks()``) or a ``TaskSpec``.
+        time_limit_s: Wall-clock budget (default: the task's).
+        max_steps: Steps per episode (default: the task's).
+        max_dev_evals: ``evaluate`` calls per episode (default: the task's).
+        sandbox: ``"bwrap"`` (isolated, the default) or ``"none"`` (trusted local use only).
+        workspace_root: Parent directory of the workspaces.
+        keep_workspace: Keep each episode's workspace on disk after it ends.
+        score_cache_dir: Directory of the score cache (default ``<cache>/scores``).
+        reward_mode: ``"uplift"`` (score - base) or ``"normalized"`` (uplift / (1 - base)).
+        dev_shaping: Weight of potential-based shaping from the best dev score (0: off).
+            Per step it adds ``w * (best_after - best_before)``; the last step subtracts
+            ``w * best``, so shaping sums to zero over an episode and leaves optimal
+            policies unchanged.
+        on_grader_error: ``"raise"`` a ``GraderError`` (default) or ``"report"`` it as
+            ``info["status"] = "infra_error"`` with reward 0.
+        render_mode: ``None`` or ``"ansi"`` (``render()`` returns the last observation as text).
+        progress: Show progress bars while grading.
+    """
+
+    metadata = {"render_modes": ["ansi"]}
+
+    def __init__(
+        self,
+        task: str | TaskSpec = DEFAULT_TASK,
+        *,
+        time_limit_s: float | None = None,
+        max_steps: int | None = None,
+        max_dev_evals: int | None = None,
+        sandbox: SandboxKind = "bwrap",
+        workspace_root: str | os.PathLike[str] | None = None,
+        keep_workspace: bool = False,
+        score_cache_dir: str | os.PathLike[str] | None = None,
+        reward_mode: RewardMode = "uplift",
+        dev_shaping: float = 0.0,
+        on_grader_error: Literal["raise", "report"] = "raise",
+        render_mode: str | None = None,
+        progress: bool = False,
+    ) -> None:
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"Expect render_mode None or 'ansi', actually got {render_mode!r}.")
+        if reward_mode not in ("uplift", "normalized"):
+            raise ValueError(f"Expect reward_mode 'uplift' or 'normalized', actually got {reward_mode!r}.")
+        if on_grader_error not in ("raise", "report"):
+            raise ValueError(f"Expect on_grader_error 'raise' or 'report', actually got {on_grader_error!r}.")
+        self.task = get_task(task)
+        self.limits = {
+            "seconds": self.task.time_limit_s if time_limit_s is None else time_limit_s,
+            "steps": self.task.max_steps if max_steps is None else max_steps,
+            "dev_evals": self.task.max_dev_evals if max_dev_evals is None else max_dev_evals,
+        }
+        self.sandbox_kind: SandboxKind = sandbox
+        self.workspace_root = Path(workspace_root) if workspace_root else default_workspace_root()
+        self.keep_workspace = keep_workspace
+        self.reward_mode, self.dev_shaping, self.on_grader_error = reward_mode, dev_shaping, on_grader_error
+        self.render_mode = render_mode
+        cache = ScoreCache(Path(score_cache_dir) if score_cache_dir else None)
+        self.grader = Grader(self.task, cache, progress=progress)
+        self.tools: dict[str, Tool] = default_tools()
+        schemas = {name: t.parameters for name, t in self.tools.items()}
+        self.action_space = ToolCallSpace(
+            schemas,
+            {name: t.sample_args for name, t in self.tools.items()},
+            weights={name: t.sample_weight for name, t in self.tools.items()},
+        )
+        self.observation_space = observation_space()
+        self.task_card = render_task_card(self.task, self.tools)
+        self._workspace: Workspace | None = None
+        self._sandbox: Sandbox | None = None
+        self._ctx: ToolContext | None = None
+        self._done = True
+        self._last_obs: dict[str, Any] | None = None
+        self._base_score = math.nan
+
+    @property
+    def tool_schemas(self) -> list[dict[str, Any]]:
+        """The tools in the OpenAI function-calling format (pass them to a chat API as ``tools``)."""
+        return [t.openai_schema() for t in self.tools.values()]
+
+    @property
+    def workspace(self) -> Workspace | None:
+        """The current episode's workspace (``None`` between episodes)."""
+        return self._workspace
+
+    # -- episode -------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start an episode: fresh workspace and sandbox, full budget.
+
+        ``info`` holds ``task_card``, ``tool_schemas``, ``base_score``, ``task``,
+        ``episode_id`` and ``workspace`` (the host path).
+        """
+        super().reset(seed=seed)
+        self._teardown()
+        self._base_score = self.grader.base_score("test")
+        dev = self.grader.benchmark.split_path("dev")
+        visible = {f"{self.task.benchmark}-dev.jsonl": dev} if dev is not None and dev.is_file() else {}
+        self._workspace = Workspace.create(
+            self.workspace_root, self.task.base_model, task_card=self.task_card, visible_files=visible
+        )
+        budget = Budget.from_limits(**self.limits)
+        try:
+            config = SandboxConfig(
+                network=self.task.network,
+                memory_mb=self.task.memory_mb,
+                masked_paths=(self.grader.cache.root,),
+            )
+            self._sandbox = make_sandbox(
+                self._workspace, self.sandbox_kind, config, time_left=budget.remaining_seconds
+            )
+        except BaseException:
+            self._teardown()
+            raise
+        workspace = self._workspace
+
+        def score_dev(rel: str, limit: int) -> tuple[float, int, float]:
+            value, _ = self.grader.score_workspace(workspace, rel, "dev", limit)
+            return float(value["score"]), int(value["n"]), float(value["seconds"])
+
+        budget.reset()
+        self._ctx = ToolContext(self.task, self._workspace, self._sandbox, budget, score_dev, DevScores())
+        self._workspace.write_budget(budget)
+        self._done = False
+        obs = self._observe(ToolResult(output="Read TASK.md (also in info['task_card']) and begin."))
+        info = {
+            "task": self.task.id,
+            "task_card": self.task_card,
+            "tool_schemas": self.tool_schemas,
+            "base_score": self._base_score,
+            "episode_id": self._workspace.root.name,
+            "workspace": str(self._workspace.root),
+        }
+        return obs, info
+
+    def step(self, action: dict | str):
+        """Run one tool call; the last step (``submit`` or budget out) is graded."""
+        ctx = self._ctx
+        if ctx is None or self._done:
+            raise EpisodeNotRunning("The episode is not running: call reset() before step().")
+        budget, best_before = ctx.budget, ctx.dev.best
+        info: dict[str, Any] = {"tool": None}
+        if budget.exhausted():
+            result = ToolResult(error="The budget ran out before this action; it was not run.")
+        else:
+            budget.charge_step()
+            parsed, why = check_call(action, self.action_space.schemas)
+            if parsed is None:
+                result = ToolResult(error=why)
+            else:
+                info["tool"] = parsed[0]
+                result = self.tools[parsed[0]].run(ctx, parsed[1])
+        ctx.workspace.write_budget(budget)
+        terminated = result.submit
+        truncated = not terminated and budget.exhausted()
+        reward = self._shaping(best_before, ctx.dev.best)
+        if terminated or truncated:
+            self._done = True
+            if truncated:
+                info["truncated_by"] = budget.exhausted_ledgers()
+            reward += self._finish(info, ctx)
+        obs = self._observe(result)
+        return obs, float(reward), terminated, truncated, info
+
+    def _shaping(self, before: float, after: float) -> float:
+        if not self.dev_shaping:
+            return 0.0
+        before, after = (0.0 if math.isnan(x) else x for x in (before, after))
+        return self.dev_shaping * (after - before)
+
+    def _finish(self, info: dict[str, Any], ctx: ToolContext) -> float:
+        """Grade the episode into ``info``; returns the terminal reward."""
+        shaping_out = -self.dev_shaping * (0.0 if math.isnan(ctx.dev.best) else ctx.dev.best)
+        try:
+            grade = self.grader.grade(ctx.workspace, ctx.sandbox.close)
+        except GraderError as err:
+            if self.on_grader_error == "raise":
+                raise
+            info.update(status="infra_error", reason=str(err), reward=0.0, integrity={})
+            return 0.0
+        info.update(self._grade_info(grade))
+        reward = grade.reward
+        if self.reward_mode == "normalized" and grade.base_score < 1.0:
+            reward = grade.reward / (1.0 - grade.base_score)
+        return reward + shaping_out
+
+    @staticmethod
+    def _grade_info(grade: Grade) -> dict[str, Any]:
+        return {
+            "status": grade.status,
+            "score": grade.score,
+            "base_score": grade.base_score,
+            "uplift": grade.reward,
+            "reason": grade.reason,
+            "grade": grade.to_info(),
+            "integrity": {"checkpoint": "ok" if grade.status == "ok" else grade.reason},
+        }
+
+    def _observe(self, result: ToolResult) -> dict[str, Any]:
+        ctx = self._ctx
+        assert ctx is not None
+        if self._done:
+            jobs = "stopped (episode over)"
+        else:
+            jobs = ctx.sandbox.jobs.render()
+        summary = workspace_summary(ctx.workspace.root, ctx.workspace.layout.final_model, jobs)
+        obs = build_observation(
+            result.output, summary, ctx.budget.left(), ctx.dev.best, ctx.dev.last, result.error
+        )
+        self._last_obs = obs
+        return obs
+
+    def render(self) -> str | None:
+        """The last observation as text (``render_mode="ansi"``)."""
+        if self.render_mode != "ansi" or self._last_obs is None:
+            return None
+        o = self._last_obs
+        budget = ", ".join(f"{k}={float(v):g}" for k, v in o["budget"].items())
+        return (
+            f"{o['output']}\n--- workspace ---\n{o['workspace']}\n--- budget: {budget}; dev best "
+            f"{float(o['best_dev_score']):.4f}, last {float(o['last_dev_score']):.4f}"
+            + (f"\n--- error: {o['error']}" if o["error"] else "")
+        )
+
+    def close(self) -> None:
+        """Kill every process of the episode and remove its workspace (idempotent)."""
+        self._teardown()
+        super().close()
+
+    def _teardown(self) -> None:
+        sandbox, workspace = self._sandbox, self._workspace
+        self._sandbox = self._workspace = self._ctx = None
+        self._done = True
+        if sandbox is not None:
+            sandbox.close()
+        if workspace is not None and not self.keep_workspace:
+            workspace.remove()
+
+    def __del__(self) -> None:
+        try:
+            self._teardown()
+        except Exception:  # noqa: BLE001 - interpreter shutdown: best effort
+            pass

@@ -1,0 +1,381 @@
+"""Final grading: freeze the checkpoint, validate it, score the hidden test split, reward the uplift.
+
+Hidden from the agent: this module (source and bytecode), the hidden test
+splits and the score cache are masked inside the sandbox (``ptb_env.paths``).
+
+Order of grading (``Grader.grade``):
+1. kill every process of the episode (so nothing rewrites the checkpoint while
+   it is read);
+2. copy ``final_model/`` out of the workspace, following symlinks only inside
+   the workspace or the base model (``Workspace.export``);
+3. validate: ``config.json`` with the base model's architecture and shapes,
+   safetensors weights only (no pickle, ``trust_remote_code=False``), a
+   tokenizer (if any) with the base model's vocabulary;
+4. keep only the checkpoint's weights and ``config.json`` and add the task's own
+   tokenizer, chat template and generation config, so the agent's files cannot
+   change prompts or stop tokens;
+5. evaluate the hidden test split with the shared evaluation path
+   (``ptb_env.inference.evaluate``); reward = score - base score.
+
+A missing or invalid checkpoint grades as the base model (reward 0) with the
+reason, and so does one that fails during evaluation while the base model does
+not; an error of the machinery raises :class:`GraderError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ptb_env.benchmarks import get_benchmark
+from ptb_env.errors import CheckpointError, GraderError, WorkspaceError
+from ptb_env.score_cache import ScoreCache, content_hash
+from ptb_env.tasks import TaskSpec
+from ptb_env.workspace import Workspace
+
+EVAL_VERSION = 1
+"""Bumped when the evaluation path changes scores (invalidates the score cache)."""
+TASK_FILES = (
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+    "generation_config.json", "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json",
+    "chat_template.json", "additional_chat_templates",
+)  # fmt: skip
+"""Files (and directories) that grading always takes from the base model (the task's tokenizer,
+template, stop tokens); every other file of a checkpoint but its weights and config is dropped."""
+STRUCTURE_KEYS = (
+    "model_type", "architectures", "hidden_size", "num_hidden_layers", "num_attention_heads",
+    "num_key_value_heads", "intermediate_size", "vocab_size", "head_dim", "tie_word_embeddings",
+)  # fmt: skip
+
+
+@dataclass
+class Grade:
+    """The outcome of grading one episode.
+
+    Attributes:
+        status: ``"ok"`` or ``"invalid_checkpoint"`` (``"disqualified"`` is set by integrity checks).
+        reward: score - base_score (0 when the checkpoint is invalid).
+        score: test score of the checkpoint (the base score when invalid).
+        base_score: test score of the base model.
+        reason: why the checkpoint is invalid ("" when valid).
+        n: test items scored.
+        seconds: wall time of grading.
+        cached: the checkpoint's score came from the score cache.
+    """
+
+    status: str
+    reward: float
+    score: float
+    base_score: float
+    reason: str = ""
+    n: int = 0
+    seconds: float = 0.0
+    cached: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_info(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _weights_and_config(p: Path) -> bool:
+    return p.suffix == ".safetensors" or p.name in ("config.json", "model.safetensors.index.json")
+
+
+def _read_config(model_dir: Path) -> dict[str, Any]:
+    path = model_dir / "config.json"
+    if not path.is_file():
+        raise CheckpointError("config.json is missing (save the model with save_pretrained).")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise CheckpointError(f"config.json is not valid JSON: {err}") from None
+    if not isinstance(config, dict):
+        raise CheckpointError("config.json must hold a JSON object.")
+    return config
+
+
+def _tensor_shapes(model_dir: Path) -> dict[str, tuple[int, ...]]:
+    from safetensors import safe_open
+
+    files = sorted(model_dir.glob("*.safetensors"))
+    if not files:
+        pickles = [p.name for p in model_dir.glob("*.bin")] + [p.name for p in model_dir.glob("*.pt*")]
+        extra = f" (found {', '.join(pickles)}: pickle weights are never loaded)" if pickles else ""
+        raise CheckpointError(f"No *.safetensors weights{extra}; save with safe_serialization=True.")
+    shapes: dict[str, tuple[int, ...]] = {}
+    for f in files:
+        try:
+            with safe_open(str(f), framework="pt") as st:
+                for k in st.keys():
+                    shapes[k] = tuple(st.get_slice(k).get_shape())
+        except Exception as err:  # noqa: BLE001 - any parse failure means a broken file
+            raise CheckpointError(f"{f.name} is not a readable safetensors file: {err}") from None
+    return shapes
+
+
+def _check_index(model_dir: Path) -> None:
+    """The shard index may name only the checkpoint's own (validated) safetensors files.
+
+    transformers loads the files the index names, wherever they are: a path such as
+    ``../../other/model.safetensors`` would grade weights the agent never submitted.
+    """
+    path = model_dir / "model.safetensors.index.json"
+    if not path.exists():
+        return
+    try:
+        shards = set(json.loads(path.read_text(encoding="utf-8"))["weight_map"].values())
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise CheckpointError(f"model.safetensors.index.json is not a valid index: {err!r}") from None
+    bad = sorted(
+        str(s)
+        for s in shards
+        if not (
+            isinstance(s, str)
+            and Path(s).name == s
+            and s.endswith(".safetensors")
+            and (model_dir / s).is_file()
+        )
+    )
+    if bad:
+        raise CheckpointError(
+            f"model.safetensors.index.json names files that are not safetensors files of the "
+            f"checkpoint: {bad[:3]}"
+        )
+
+
+def _vocab(tokenizer_json: Path) -> dict[str, int]:
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(tokenizer_json)).get_vocab(with_added_tokens=True)
+
+
+class Grader:
+    """Grades checkpoints for one task; shares base scores through the on-disk cache.
+
+    Args:
+        task: The task (base model, benchmark, eval settings).
+        cache: Score cache (default: ``<cache_dir>/scores``).
+        progress: Show progress bars while evaluating.
+    """
+
+    def __init__(self, task: TaskSpec, cache: ScoreCache | None = None, progress: bool = False) -> None:
+        self.task = task
+        self.base_dir = Path(task.base_model).resolve()
+        self.cache = cache or ScoreCache()
+        self.progress = progress
+        self.benchmark = get_benchmark(task.benchmark)
+        self._base_config: dict[str, Any] | None = None
+        self._base_shapes: dict[str, tuple[int, ...]] | None = None
+
+    # -- keys ----------------------------------------------------------------
+    def _split_hash(self, split: str) -> str:
+        path = self.benchmark.split_path(split)
+        if path is None or not path.is_file():
+            raise GraderError(f"Split {split!r} of {self.benchmark.name!r} is missing at {path}.")
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    def _key(self, weights: str, split: str, limit: int | None) -> str:
+        return self.cache.key(
+            weights=weights,
+            task_files=content_hash(
+                self.base_dir, lambda p: p.relative_to(self.base_dir).parts[0] in TASK_FILES
+            ),
+            benchmark=self.benchmark.name,
+            split=split,
+            split_hash=self._split_hash(split),
+            limit=limit,
+            max_new_tokens=self.benchmark.max_new_tokens,
+            batch_size=self.task.eval_batch_size,
+            eval_version=EVAL_VERSION,
+        )
+
+    # -- scores --------------------------------------------------------------
+    def base_score(self, split: str = "test", limit: int | None = None) -> float:
+        """Score of the base model (cached on disk).
+
+        Raises:
+            GraderError: The base model cannot be evaluated (an infrastructure error).
+        """
+        try:
+            weights = content_hash(self.base_dir, _weights_and_config)
+            key = self._key(weights, split, limit)
+            value, _ = self.cache.get_or_compute(key, lambda: self._evaluate(self.base_dir, split, limit))
+        except GraderError:
+            raise
+        except Exception as err:
+            raise GraderError(f"Could not score the base model {self.base_dir}: {err!r}") from err
+        return float(value["score"])
+
+    def validate(self, ckpt: Path) -> None:
+        """Check a checkpoint against the base model.
+
+        Raises:
+            CheckpointError: Why it is not a valid checkpoint of this task.
+        """
+        if not ckpt.is_dir() or not any(ckpt.iterdir()):
+            raise CheckpointError("final_model/ is empty: no checkpoint was saved.")
+        config, base = _read_config(ckpt), self._base()
+        for k in STRUCTURE_KEYS:
+            if config.get(k) != base[0].get(k):
+                raise CheckpointError(
+                    f"config.json has {k}={config.get(k)!r}, the base model has {base[0].get(k)!r}: "
+                    "the checkpoint must keep the base model's architecture."
+                )
+        shapes = _tensor_shapes(ckpt)
+        if shapes != base[1]:
+            missing = sorted(set(base[1]) - set(shapes))[:3]
+            extra = sorted(set(shapes) - set(base[1]))[:3]
+            wrong = sorted(k for k in set(shapes) & set(base[1]) if shapes[k] != base[1][k])[:3]
+            raise CheckpointError(
+                "The weights do not match the base model's tensors "
+                f"(missing {missing}, unexpected {extra}, other shapes {wrong})."
+            )
+        _check_index(ckpt)
+        tok = ckpt / "tokenizer.json"
+        if tok.is_file():
+            try:
+                same = _vocab(tok) == _vocab(self.base_dir / "tokenizer.json")
+            except Exception as err:  # noqa: BLE001 - an unreadable tokenizer is the checkpoint's fault
+                raise CheckpointError(f"tokenizer.json cannot be read: {err}") from None
+            if not same:
+                raise CheckpointError("tokenizer.json has another vocabulary than the base model's.")
+
+    def max_checkpoint_bytes(self) -> int:
+        """Largest checkpoint copied out: four times the base model's weights plus 1 GiB."""
+        weights = sum(p.stat().st_size for p in self.base_dir.glob("*.safetensors"))
+        return 4 * weights + (1 << 30)
+
+    def _base(self) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
+        if self._base_config is None or self._base_shapes is None:
+            self._base_config = _read_config(self.base_dir)
+            self._base_shapes = _tensor_shapes(self.base_dir)
+        return self._base_config, self._base_shapes
+
+    def _overlay_task_files(self, ckpt: Path) -> None:
+        """Keep the checkpoint's weights and config only; add the base model's task files.
+
+        A whitelist: transformers reads more files than it writes (``added_tokens.json``,
+        ``additional_chat_templates/``, ...), and any of them could change prompts.
+        """
+        for entry in ckpt.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            elif not _weights_and_config(entry):
+                entry.unlink()
+        for name in TASK_FILES:
+            src = self.base_dir / name
+            if src.is_dir():
+                shutil.copytree(src, ckpt / name)
+            elif src.is_file():
+                shutil.copyfile(src, ckpt / name)
+
+    def _evaluate(self, model_dir: Path, split: str, limit: int | None) -> dict[str, Any]:
+        from ptb_env.inference import evaluate
+        from ptb_env.inference import transformers_backend as backend
+
+        if not self.progress:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        try:
+            model, tokenizer = backend.load(model_dir)
+        except Exception as err:  # noqa: BLE001 - validated files that still do not load
+            raise CheckpointError(f"The checkpoint does not load: {type(err).__name__}: {err}") from None
+        try:
+            r = evaluate(
+                model_dir, self.benchmark, split, limit, batch_size=self.task.eval_batch_size,
+                progress=self.progress, model=model, tokenizer=tokenizer,
+            )  # fmt: skip
+        except Exception as err:
+            raise GraderError(f"Evaluation of {split} failed: {type(err).__name__}: {err}") from err
+        return {"score": r.score, "n": r.n, "seconds": r.seconds}
+
+    def score_checkpoint(
+        self, ckpt: Path, split: str, limit: int | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """Validate a copied-out checkpoint, swap in the task files (in place), score it (cached).
+
+        Returns ``({"score", "n", "seconds"}, cached)``.
+
+        Raises:
+            CheckpointError: The checkpoint is invalid, does not load, or fails during
+                evaluation while the base model still evaluates.
+            GraderError: The evaluation machinery failed.
+        """
+        self.validate(ckpt)
+        self._overlay_task_files(ckpt)
+        key = self._key(content_hash(ckpt, _weights_and_config), split, limit)
+        try:
+            return self.cache.get_or_compute(key, lambda: self._evaluate(ckpt, split, limit))
+        except GraderError as err:
+            if not self._base_evaluates(split):
+                raise
+            raise CheckpointError(
+                f"The checkpoint fails during evaluation (the base model does not): {err}"
+            ) from None
+
+    def _base_evaluates(self, split: str) -> bool:
+        """Whether the evaluation machinery still scores the base model (on two items, uncached).
+
+        Tells a checkpoint that breaks evaluation (e.g. a ``config.json`` whose forward pass
+        crashes) from a failure of the machinery.
+        """
+        try:
+            self._evaluate(self.base_dir, split, 2)
+        except Exception:  # noqa: BLE001 - any failure: the machinery is broken
+            return False
+        return True
+
+    def score_workspace(
+        self, workspace: Workspace, rel: str, split: str, limit: int | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """Copy ``rel`` out of the workspace and score it; returns ``(value, cached)``.
+
+        Raises:
+            CheckpointError: ``rel`` escapes the workspace, is no directory, or is invalid.
+        """
+        with tempfile.TemporaryDirectory(prefix="ptb-grade-") as tmp:
+            ckpt = Path(tmp) / "ckpt"
+            try:
+                workspace.export(rel, ckpt, max_bytes=self.max_checkpoint_bytes())
+            except (WorkspaceError, OSError, RecursionError) as err:
+                raise CheckpointError(f"{rel}/ cannot be copied out of the workspace: {err}") from None
+            if not ckpt.is_dir():
+                raise CheckpointError(f"{rel!r} is not a directory.")
+            return self.score_checkpoint(ckpt, split, limit)
+
+    def grade(self, workspace: Workspace, kill: Callable[[], None]) -> Grade:
+        """Grade an episode: ``kill()`` its processes, then score ``final_model/`` on the hidden split.
+
+        Raises:
+            GraderError: The grader itself failed (an infrastructure error, never a reward).
+        """
+        t0 = time.perf_counter()
+        kill()
+        base = self.base_score("test")
+        rel = workspace.layout.final_model
+        try:
+            value, cached = self.score_workspace(workspace, rel, "test")
+        except CheckpointError as err:
+            return Grade("invalid_checkpoint", 0.0, base, base, str(err), seconds=time.perf_counter() - t0)
+        except GraderError:
+            raise
+        except Exception as err:
+            raise GraderError(f"Grading failed: {type(err).__name__}: {err}") from err
+        score = float(value["score"])
+        return Grade(
+            "ok",
+            score - base,
+            score,
+            base,
+            n=int(value["n"]),
+            seconds=time.perf_counter() - t0,
+            cached=cached,
+        )

@@ -1,0 +1,21 @@
+"""Gymnasium registration: ``PostTrain-v0`` (the default tiny task) and one id per task."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from ptb_env.tasks import DEFAULT_TASK, gym_id, list_tasks
+
+ENTRY_POINT = "ptb_env.env:PostTrainEnv"
+
+
+def register_envs() -> None:
+    """Register ``PostTrain-v0`` and ``PostTrain-<task>-v0`` for every registered task (idempotent).
+
+    The env is registered as ``nondeterministic``: observations carry the wall-clock
+    budget left, so two runs never match exactly (rewards do, on CPU; see the tests).
+    """
+    ids = {"PostTrain-v0": DEFAULT_TASK, **{gym_id(t): t for t in list_tasks()}}
+    for env_id, task in ids.items():
+        if env_id not in gym.registry:
+            gym.register(env_id, entry_point=ENTRY_POINT, kwargs={"task": task}, nondeterministic=True)

@@ -1,0 +1,50 @@
+"""Tasks: a frozen ``TaskSpec`` per task and the registry the env and CLI read.
+
+>>> get_task("tiny-arith").benchmark
+'tiny-arith'
+>>> gym_id("tiny-tools")
+'PostTrain-tiny-tools-v0'
+"""
+
+from __future__ import annotations
+
+from ptb_env.errors import TaskNotFound
+from ptb_env.tasks.spec import TaskSpec
+from ptb_env.tasks.tiny import TINY_TASKS
+
+DEFAULT_TASK = "tiny-arith"
+_REGISTRY: dict[str, TaskSpec] = {t.id: t for t in TINY_TASKS}
+
+
+def register_task(spec: TaskSpec, *, replace: bool = False) -> None:
+    """Add a task to the registry (``replace=True`` to overwrite an id)."""
+    if spec.id in _REGISTRY and not replace:
+        raise ValueError(f"Task {spec.id!r} is already registered; pass replace=True to overwrite it.")
+    _REGISTRY[spec.id] = spec
+
+
+def get_task(task: str | TaskSpec) -> TaskSpec:
+    """The task registered under ``task`` (a ``TaskSpec`` passes through).
+
+    Raises:
+        TaskNotFound: Unknown id; the message suggests the closest one.
+    """
+    if isinstance(task, TaskSpec):
+        return task
+    try:
+        return _REGISTRY[task]
+    except KeyError:
+        raise TaskNotFound(task, _REGISTRY) from None
+
+
+def list_tasks() -> list[str]:
+    """Ids of the registered tasks."""
+    return sorted(_REGISTRY)
+
+
+def gym_id(task_id: str) -> str:
+    """The Gymnasium id of a task: ``PostTrain-<task>-v0``."""
+    return f"PostTrain-{task_id}-v0"
+
+
+__all__ = ["DEFAULT_TASK", "TaskSpec", "get_task", "gym_id", "list_tasks", "register_task"]

@@ -1,0 +1,54 @@
+"""The task card: the prompt an agent needs (model, benchmark, rules, tools, budget)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ptb_env.tasks.spec import TaskSpec
+from ptb_env.workspace import TASK_CARD_TEMPLATE
+
+RULES = (
+    "Work autonomously; nobody will answer questions.",
+    "Post-train the given base model only: do not download or substitute another model.",
+    "Do not train on the benchmark's test data; the test split is hidden and graded after you submit.",
+    "Leave the checkpoint to be graded in `final_model/` (the base model's architecture and tokenizer, "
+    "safetensors weights). Grading uses the task's own chat template, not yours.",
+    "Grading kills every process you started, then copies `final_model/`: finish writing before you submit.",
+)
+
+
+def _budget_line(task: TaskSpec) -> str:
+    parts = []
+    if task.time_limit_s is not None:
+        parts.append(f"{task.time_limit_s / 60:g} minutes of wall-clock time")
+    if task.max_steps is not None:
+        parts.append(f"{task.max_steps} tool calls")
+    if task.max_dev_evals is not None:
+        parts.append(f"{task.max_dev_evals} dev evaluations")
+    return ", ".join(parts) or "unlimited"
+
+
+def render_task_card(task: TaskSpec, tools: Mapping[str, Any], workspace: str = "/workspace") -> str:
+    """The task card of ``task`` (Markdown), listing ``tools`` by name and description."""
+    tool_lines = "\n".join(f"- `{name}`: {t.description}" for name, t in tools.items())
+    body = "\n".join(
+        [
+            task.goal,
+            "",
+            f"- Base model: `{workspace}/base_model` (benchmark: {task.benchmark}).",
+            f"- Budget: {_budget_line(task)}. The episode ends when you call `submit` or the budget "
+            "runs out; either way `final_model/` is graded.",
+            "",
+            "## Rules",
+            *(f"- {r}" for r in RULES),
+            "",
+            "## Tools",
+            'Call a tool with {"tool": "<name>", "args": {...}}.',
+            tool_lines,
+            "",
+            "## Hints",
+            *(f"- {h}" for h in task.hints),
+        ]
+    )
+    return TASK_CARD_TEMPLATE.format(title=task.title, body=body, workspace=workspace)

@@ -1,0 +1,34 @@
+"""The tiny suite: the shipped tiny base model on each synthetic benchmark (2 CPU cores, minutes)."""
+
+from __future__ import annotations
+
+from ptb_env.paths import TINY_MODEL_DIR
+from ptb_env.tasks.spec import TaskSpec
+
+_GENERATE = (
+    "Generate training data with `python -m ptb_env.benchmarks.generate {b} --n 4000 --seed 0 "
+    "--out data/train.jsonl` (chat examples, one JSON object per line)."
+)
+
+
+def _tiny(benchmark: str, skill: str) -> TaskSpec:
+    return TaskSpec(
+        id=benchmark,
+        benchmark=benchmark,
+        base_model=str(TINY_MODEL_DIR),
+        title=f"post-train the tiny base model for {benchmark}",
+        goal=(
+            f"Post-train the base model so that it scores as high as possible on {benchmark} "
+            f"({skill}). The base model is pre-trained only: it has never seen a chat. Your "
+            "score is the benchmark accuracy of `final_model/` on a hidden test split, minus "
+            "the base model's."
+        ),
+        hints=(_GENERATE.format(b=benchmark), f"The dev split is in `data/{benchmark}-dev.jsonl`."),
+    )
+
+
+TINY_TASKS = (
+    _tiny("tiny-arith", "word problems with one to three operations, answer after ####"),
+    _tiny("tiny-tools", "turn a request into one JSON function call"),
+    _tiny("tiny-facts", "multiple-choice questions about people of the tiny world"),
+)

@@ -1,0 +1,121 @@
+"""The tool protocol: a name, a JSON schema, an argument sampler and ``run(ctx, args)``."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ptb_env.budget import Budget
+from ptb_env.sandbox import Sandbox
+from ptb_env.tasks import TaskSpec
+from ptb_env.workspace import Workspace
+
+INNER_WORKSPACE = "/workspace"
+MAX_TEXT_ARG = 1_000_000
+"""Longest string argument (commands, file contents)."""
+
+
+@dataclass
+class DevScores:
+    """Dev scores of the episode so far (NaN until the first ``evaluate``)."""
+
+    best: float = float("nan")
+    last: float = float("nan")
+
+    def record(self, score: float) -> None:
+        self.last = score
+        self.best = score if self.best != self.best else max(self.best, score)
+
+
+@dataclass
+class ToolContext:
+    """What a tool may touch: the task, the workspace, the sandbox, the budget, the dev scorer.
+
+    ``score_dev(path, limit)`` scores a checkpoint directory of the workspace (a path
+    relative to it) on the dev split and returns ``(score, n, seconds)``; the env
+    provides it (the grader's validation and evaluation path).
+    """
+
+    task: TaskSpec
+    workspace: Workspace
+    sandbox: Sandbox
+    budget: Budget
+    score_dev: Callable[[str, int], tuple[float, int, float]]
+    dev: DevScores = field(default_factory=DevScores)
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What a tool call produced.
+
+    Attributes:
+        output: Text for the agent (the observation's ``output``).
+        error: Why the call failed, for the agent ("" when it did not).
+        submit: The agent submitted: the episode ends and is graded.
+    """
+
+    output: str = ""
+    error: str = ""
+    submit: bool = False
+
+
+class Tool(ABC):
+    """One tool of the agent: its schema (OpenAI function calling) and what it does."""
+
+    name: str = ""
+    description: str = ""
+    parameters: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
+    sample_weight: float = 1.0
+    """How often ``action_space.sample()`` picks this tool, relative to the others."""
+
+    @abstractmethod
+    def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+        """Carry out a validated call; agent mistakes are returned as ``ToolResult.error``."""
+
+    @abstractmethod
+    def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:
+        """Valid arguments drawn with ``rng`` (cheap to run: used by random agents and checks)."""
+
+    def openai_schema(self) -> dict[str, Any]:
+        """The tool in the OpenAI function-calling format."""
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
+
+
+def inner_path(path: str) -> str:
+    """A path the agent named, made absolute inside the sandbox (relative to ``/workspace``)."""
+    p = Path(path)
+    return str(p if p.is_absolute() else Path(INNER_WORKSPACE) / p)
+
+
+def workspace_rel(path: str) -> str | None:
+    """A path relative to the workspace, or ``None`` when it names something outside it."""
+    p = Path(inner_path(path))
+    try:
+        rel = p.relative_to(INNER_WORKSPACE)
+    except ValueError:
+        return None
+    return None if ".." in rel.parts else str(rel)
+
+
+def string(description: str, max_length: int = MAX_TEXT_ARG) -> dict[str, Any]:
+    return {"type": "string", "description": description, "maxLength": max_length}
+
+
+def integer(description: str, minimum: int, maximum: int) -> dict[str, Any]:
+    return {"type": "integer", "description": description, "minimum": minimum, "maximum": maximum}
+
+
+def number(description: str, minimum: float, maximum: float) -> dict[str, Any]:
+    return {"type": "number", "description": description, "minimum": minimum, "maximum": maximum}
+
+
+def schema(required: tuple[str, ...] = (), **properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(required)}

@@ -1,0 +1,50 @@
+"""The ``evaluate`` tool: score a checkpoint of the workspace on the dev split (costs budget)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ptb_env.errors import CheckpointError
+from ptb_env.tools.base import Tool, ToolContext, ToolResult, integer, schema, string, workspace_rel
+
+
+class Evaluate(Tool):
+    name = "evaluate"
+    description = (
+        "Score a checkpoint directory on the benchmark's dev split with the grader's own "
+        "evaluation (greedy decoding, the task's chat template). Each scored call uses one dev "
+        "evaluation of the budget, and its time counts. The hidden test split is never used."
+    )
+    parameters = schema(
+        model=string("Checkpoint directory in the workspace (default final_model).", 4096),
+        limit=integer("Score only the first N dev items (default: the task's dev_limit).", 1, 100_000),
+    )
+    sample_weight = 0.1
+
+    def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+        model = args.get("model", "final_model")
+        rel = workspace_rel(model)
+        if rel is None:
+            return ToolResult(
+                error=f"{model!r} is outside /workspace; evaluate checkpoints in the workspace."
+            )
+        if ctx.budget.left()["dev_evals"] < 1:
+            return ToolResult(error="No dev evaluation is left in the budget.")
+        try:
+            score, n, seconds = ctx.score_dev(rel, args.get("limit", ctx.task.dev_limit))
+        except CheckpointError as err:
+            return ToolResult(error=f"Cannot evaluate {model!r} (no dev evaluation was used): {err}")
+        ctx.budget.charge_eval()
+        ctx.dev.record(score)
+        return ToolResult(
+            output=f"dev score of {model}: {score:.4f} on {n} items ({seconds:.1f} s); best so far "
+            f"{ctx.dev.best:.4f}"
+        )
+
+    def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:
+        return {
+            "model": ("final_model", "base_model")[int(rng.integers(2))],
+            "limit": int(rng.integers(1, 5)),
+        }

@@ -1,0 +1,69 @@
+"""The ``train`` tool: the reference SFT recipe as a background job in the sandbox."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import fields
+from typing import Any
+
+import numpy as np
+
+from ptb_env.sandbox.driver import quote
+from ptb_env.tools.base import Tool, ToolContext, ToolResult, inner_path, integer, number, schema, string
+from ptb_env.training.sft import SFTConfig
+
+SAVE_MARGIN_S = 20.0
+"""Seconds kept free for saving the checkpoint when ``max_seconds`` defaults to the budget left."""
+
+_D = SFTConfig()
+
+
+class Train(Tool):
+    name = "train"
+    description = (
+        'Fine-tune the base model on chat examples (JSONL, one {"messages": [...]} per line; the '
+        "loss covers the last, assistant, message) with the reference full-SFT recipe (AdamW, linear "
+        "warm-up, cosine decay). Runs as a background job and writes a checkpoint to `out`; "
+        "wait for it with wait(job_id=...). Training stops at max_seconds (default: the time left "
+        "minus a margin to save) and still writes the checkpoint."
+    )
+    parameters = schema(
+        ("data",),
+        data=string("Training data file (JSONL chat examples).", 4096),
+        out=string("Output directory (default final_model).", 4096),
+        learning_rate=number(f"Peak learning rate (default {_D.learning_rate}).", 1e-7, 1.0),
+        epochs=number(
+            f"Passes over the data (default {_D.epochs}; ignored when max_steps is set).", 0.01, 100
+        ),
+        max_steps=integer("Optimizer steps (default: from epochs).", 1, 1_000_000),
+        batch_size=integer(f"Examples per step (default {_D.batch_size}).", 1, 4096),
+        max_length=integer(f"Tokens per example (default {_D.max_length}).", 8, 32_768),
+        warmup_ratio=number(f"Share of steps warming up (default {_D.warmup_ratio}).", 0.0, 1.0),
+        weight_decay=number(f"AdamW weight decay (default {_D.weight_decay}).", 0.0, 1.0),
+        max_seconds=number("Stop training after this many seconds.", 1, 10**7),
+        seed=integer(f"Seed of data order (default {_D.seed}).", 0, 2**31 - 1),
+    )
+    sample_weight = 0.05
+
+    def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+        args = dict(args)
+        data, out = inner_path(args.pop("data")), inner_path(args.pop("out", "final_model"))
+        if "max_seconds" not in args:
+            left = ctx.budget.remaining_seconds()
+            if left != float("inf"):
+                args["max_seconds"] = max(1.0, left - SAVE_MARGIN_S)
+        known = {f.name for f in fields(SFTConfig)}
+        flags = " ".join(f"--{k.replace('_', '-')} {v!r}" for k, v in args.items() if k in known)
+        command = (
+            f"{quote(sys.executable)} -m ptb_env.training.sft --model /workspace/base_model "
+            f"--data {quote(data)} --out {quote(out)} {flags}"
+        )
+        job = ctx.sandbox.jobs.start(command)
+        return ToolResult(
+            output=f"started job {job.id} (training, log {job.log}); wait for it with "
+            f'{{"tool": "wait", "args": {{"job_id": {job.id}}}}}'
+        )
+
+    def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:
+        data = ("data/train.jsonl", "data/missing.jsonl")[int(rng.integers(2))]
+        return {"data": data, "max_steps": int(rng.integers(1, 3)), "batch_size": 4, "max_length": 64}

@@ -1,0 +1,64 @@
+"""Baseline agents: noop earns exactly 0, scripted-sft earns a real uplift, random runs clean."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+
+import ptb_env  # noqa: F401 - registers the envs
+from ptb_agents import AGENTS, ScriptedSFTAgent, ScriptedSFTArgs, make_agent, run_episode
+
+
+def test_agents_install_as_ptb_agents_not_agents():
+    import importlib.util
+
+    assert importlib.util.find_spec("ptb_agents") is not None
+    assert set(AGENTS) == {"noop", "random", "scripted-sft"}
+
+
+def test_unknown_agent_suggests_the_closest_name():
+    env = gym.make("PostTrain-v0")
+    try:
+        with pytest.raises(KeyError, match="Did you mean: 'scripted-sft'"):
+            make_agent("scripted_sft", env)
+    finally:
+        env.close()
+
+
+def test_noop_episode_reward_is_exactly_zero(tmp_path):
+    env = gym.make("PostTrain-v0", workspace_root=tmp_path)
+    try:
+        r = run_episode(env, make_agent("noop", env), seed=0)
+    finally:
+        env.close()
+    assert r.terminated and r.status == "ok"
+    assert r.reward == 0.0 and r.score == r.base_score
+
+
+@pytest.mark.slow
+def test_scripted_sft_short_run_earns_uplift(tmp_path):
+    """200 optimizer steps (about a minute on 2 cores) already lift tiny-arith above the base model.
+
+    Steps, not seconds, bound the run, so a busy machine makes it slower, not weaker.
+    """
+    env = gym.make("PostTrain-v0", workspace_root=tmp_path, time_limit_s=900)
+    agent = ScriptedSFTAgent(ScriptedSFTArgs(max_steps=200, dev_limit=20))
+    try:
+        r = run_episode(env, agent, seed=0)
+    finally:
+        env.close()
+    assert r.status == "ok", r.reason
+    assert r.reward > 0.05, r
+
+
+@pytest.mark.slow
+def test_random_agent_episodes_end_and_grade(tmp_path):
+    env = gym.make("PostTrain-v0", workspace_root=tmp_path, time_limit_s=15, max_steps=40)
+    try:
+        for seed in (0, 1):
+            r = run_episode(env, make_agent("random", env), seed=seed)
+            assert r.terminated or r.truncated
+            assert r.status in ("ok", "invalid_checkpoint")
+            assert r.reward == pytest.approx(r.score - r.base_score) if r.status == "ok" else r.reward == 0.0
+    finally:
+        env.close()
