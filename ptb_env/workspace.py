@@ -25,6 +25,7 @@ import os
 import secrets
 import shutil
 import stat
+import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -327,10 +328,16 @@ class Workspace:
             if path.is_symlink():
                 path.unlink()
             elif path.exists():
-                if sys.version_info >= (3, 12):
-                    shutil.rmtree(path, onexc=_force_remove)
-                else:
-                    shutil.rmtree(path, onerror=_force_remove)
+                try:
+                    if sys.version_info >= (3, 12):
+                        shutil.rmtree(path, onexc=_force_remove)
+                    else:
+                        shutil.rmtree(path, onerror=_force_remove)
+                except RecursionError:  # deeper than Python's recursion limit (`mkdir -p a/a/a/...`)
+                    pass
+                if path.exists():  # coreutils walk any depth and any path length
+                    subprocess.run(["chmod", "-R", "u+rwx", "--", str(path)], capture_output=True)
+                    subprocess.run(["rm", "-rf", "--", str(path)], capture_output=True)
 
     def __repr__(self) -> str:
         return f"Workspace(root={str(self.root)!r}, base_model={str(self.base_model_dir)!r})"

@@ -85,3 +85,15 @@ def test_remove_handles_read_only_dirs(tmp_path, model):
     ws.remove()
     ws.remove()
     assert not ws.root.exists()
+
+
+def test_remove_handles_trees_deeper_than_the_recursion_limit(tmp_path, model):
+    ws = Workspace.create(tmp_path / "ws", model, task_card="t")
+    deep = "/".join(["dddd"] * 1100)  # deeper than sys.getrecursionlimit(), longer than PATH_MAX
+    subprocess.run(["mkdir", "-p", deep], cwd=ws.root, check=True)
+    os.chmod(ws.root / "dddd", 0o500)
+    try:
+        ws.remove()
+        assert not ws.root.exists()
+    finally:  # pytest's own clean-up of tmp_path would fail on the tree too
+        subprocess.run(["rm", "-rf", "--", str(tmp_path / "ws")], check=False)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ptb_env.errors import SandboxError, SandboxUnavailable, UnsandboxedWarning
+from ptb_env.errors import SandboxError, SandboxUnavailable, UnenforcedLimitWarning, UnsandboxedWarning
 from ptb_env.sandbox.bwrap import find_bwrap
 from ptb_env.sandbox.config import SandboxConfig
 from ptb_env.sandbox.jobs import Job, JobManager, JobNotFound
@@ -65,6 +65,7 @@ __all__ = [
     "SandboxKind",
     "SandboxUnavailable",
     "ShellResult",
+    "UnenforcedLimitWarning",
     "UnsandboxedWarning",
     "find_bwrap",
     "make_sandbox",

@@ -4,37 +4,59 @@ Threat model. The agent is an adversary that runs arbitrary code inside the
 sandbox and wants to reach its reward or harm its neighbours.
 
 Covered:
-- Files: the sandbox root is an empty tmpfs. Mounted into it, read-only: the
-  system toolchain (``/usr``, ``/bin``, ``/lib*``, a few files of ``/etc``),
-  the Python installation (``sys.prefix``, ``sys.base_prefix``, site-packages)
-  and the ``ptb_env`` package, the base model. Read-write: the workspace (at
-  ``/workspace``) and a private, size-limited ``/tmp``. Everything else is
-  absent: the host's home directories, caches (the score cache), ``/work``,
-  other workspaces. Inside the mounted trees, ``private_paths()`` (hidden test
-  splits, later the grader), the workspaces' parent directory and
-  ``SandboxConfig.masked_paths`` are *absent* too: their parent directories are
-  rebuilt from the siblings, so ``ptb_env`` stays importable while the hidden
-  files do not exist (absence beats permissions).
+- Files: the sandbox root is an empty tmpfs, read-only once built. Mounted
+  into it, read-only: the system toolchain (``/usr``, ``/bin``, ``/lib*``, a
+  few files of ``/etc``), the Python installation (``sys.prefix``,
+  ``sys.base_prefix``, site-packages) and the ``ptb_env`` package, the base
+  model. Read-write: the workspace (at ``/workspace``), a private,
+  size-limited ``/tmp`` and ``/dev/shm``. Everything else is absent: the
+  host's home directories, ``/tmp`` and ``/dev/shm``, caches (the score
+  cache), ``/work``, ``/sys`` (unless ``gpu``), other workspaces. Inside the
+  mounted trees, ``private_paths()`` (hidden test splits, the grader), the
+  workspaces' parent directory and ``SandboxConfig.masked_paths`` are *absent*
+  too: their parent directories are rebuilt from the siblings, so ``ptb_env``
+  stays importable while the hidden files do not exist (absence beats
+  permissions).
+- Devices: bwrap's minimal ``/dev`` (null, zero, full, random, urandom, tty,
+  a private pts), read-only apart from the size-limited ``/dev/shm``.
 - Symlinks: they resolve inside the sandbox's mount namespace, so a link to a
   host path leads nowhere. Hard links cannot cross mounts.
-- Processes: own pid namespace (host processes are invisible and cannot be
-  signalled), own user namespace (uid 1000, no capabilities, no nested user
-  namespaces), own IPC and UTS namespaces, new session (no terminal injection),
-  killed with its parent (``--die-with-parent``).
+- Processes: own pid namespace (host processes, the env's included, are
+  invisible in ``/proc`` and cannot be signalled or traced), own user namespace
+  (uid 1000, no capabilities, ``no_new_privs``, no nested user namespaces), own
+  IPC, UTS and cgroup namespaces, new session (no terminal injection), killed
+  with its parent (``--die-with-parent``). No host file descriptor is
+  inherited (only the shell's pipes).
 - Network: own network namespace with only a loopback interface, unless the
   task allows the network (then the host's network and DNS files are shared).
 - Environment: built from scratch; no host variable enters unless named in
   ``SandboxConfig.pass_env`` (so no tokens or keys).
-- Resources: memory and processes per episode through a cgroup where we may
-  create one (else per-process rlimits), file size through ``RLIMIT_FSIZE``,
-  ``/tmp`` size through the tmpfs, workspace disk through a watchdog (see
-  ``ptb_env.sandbox.session``).
+- Resources (``SandboxConfig``): memory and processes of the whole episode
+  through a cgroup where we may create one (else per-process rlimits); CPUs of
+  the whole episode through a cgroup CPU quota (``cpus``, where the ``cpu``
+  controller is usable; a warning says when it is not); CPU seconds per process
+  through ``RLIMIT_CPU`` (``cpu_time_s``); file size through ``RLIMIT_FSIZE``;
+  ``/tmp`` and ``/dev/shm`` size through their tmpfs; workspace disk and file
+  count through a watchdog (see ``ptb_env.sandbox.session``). Hard rlimits are
+  set before the agent's first command; without capabilities it cannot raise them.
 
 Not covered:
-- Kernel exploits and side channels (there is no seccomp filter).
-- CPU time and GPU memory are not limited (only the budget's wall clock).
-- Without cgroups, memory is limited per process (``RLIMIT_AS``) and, for a
-  host user root, the process limit is not enforced by the kernel.
+- Kernel exploits and side channels: there is no seccomp filter, so the whole
+  system-call surface of an unprivileged user namespace is reachable.
+- CPU by default: ``cpus`` and ``cpu_time_s`` are off unless configured (only
+  the budget's wall clock bounds CPU use); without a usable cgroup ``cpu``
+  controller ``cpus`` is not enforced, and ``cpu_time_s`` bounds each process,
+  not the episode (new processes start from zero). GPU memory and GPU time are
+  not limited.
+- Without cgroups, memory is limited per process (``RLIMIT_AS``, which leaves
+  out the tmpfs pages of ``/tmp`` and ``/dev/shm``) and, for a host user root,
+  the process limit is not enforced by the kernel.
+- The host's layout is visible, not its contents: the bwrap command line of
+  pid 1 (``/proc/1/cmdline``) and ``/proc/self/mountinfo`` name the host paths
+  of the mounts (workspace, package, model); host-wide kernel data in ``/proc``
+  (CPU and memory totals, load, uptime, ``/proc/sys``) is readable.
+- With the network allowed, the host's loopback services and abstract unix
+  sockets are reachable (the network namespace is the host's).
 - Read-only mounted trees are readable in full: do not put secrets inside the
   Python installation or the package other than at masked paths.
 - With host root, files in the workspace are owned by host root; host code
@@ -245,8 +267,11 @@ def bwrap_argv(
     etc = _write_etc(workspace, hostname)
     for name in ("passwd", "group") + (() if config.network else ("hosts",)):
         args += ["--ro-bind", str(etc / name), f"/etc/{name}"]
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--size", str(config.tmp_size_mb << 20), "--tmpfs", "/tmp"]
+    # /dev is bwrap's own tmpfs (half the host's RAM, unlimited): only /dev/shm stays
+    # writable, size-limited like /tmp (multiprocessing and data loaders need it)
+    tmp_size = str(config.tmp_size_mb << 20)
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", tmp_size, "--tmpfs", "/dev/shm"]
+    args += ["--size", tmp_size, "--tmpfs", "/tmp"]
     args += ["--symlink", "/tmp", "/var/tmp", "--size", str(4 << 20), "--tmpfs", STATE_MOUNT]
     if config.gpu:
         for dev in sorted(Path("/dev").glob("nvidia*")):
@@ -263,5 +288,5 @@ def bwrap_argv(
     args += ["--ro-bind", str(workspace.control_dir), CONTROL_MOUNT]
     for path in reversed(rebuilt):
         args += ["--remount-ro", str(path)]
-    args += ["--remount-ro", "/", "--chdir", config.inner_workspace, "--", *command]
+    args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", config.inner_workspace, "--", *command]
     return args

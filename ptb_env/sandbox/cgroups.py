@@ -1,10 +1,12 @@
-"""Per-episode cgroups: a memory and a process limit over all of an episode's processes.
+"""Per-episode cgroups: memory, process and CPU limits over all of an episode's processes.
 
 Works where this process may create child cgroups: cgroup v1 (one hierarchy per
 controller, e.g. as root in a VM) or cgroup v2 with ``memory`` and ``pids``
 delegated to our cgroup. Elsewhere :func:`create_cgroup` returns ``None`` and
 the sandbox falls back to rlimits, which bound each process rather than the
 episode (the module docstring of ``ptb_env.sandbox.bwrap`` says what that loses).
+The CPU quota is best effort on top: it needs the ``cpu`` controller (v1
+hierarchy or v2 delegation); ``Cgroup.cpus`` says whether it was applied.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ class Cgroup:
     """The cgroup(s) of one episode.
 
     Attributes:
-        dirs: One directory per hierarchy (v1: memory and pids; v2: one).
+        dirs: One directory per hierarchy (v1: memory, pids and maybe cpu; v2: one).
         version: 1 or 2.
+        cpus: The CPU quota applied (CPUs per period), ``None`` when none is.
     """
 
     dirs: list[Path]
     version: int
+    cpus: float | None = None
 
     @property
     def procs_files(self) -> list[Path]:
@@ -50,6 +54,18 @@ class Cgroup:
         for d in self.dirs:
             try:
                 return int((d / "pids.current").read_text())
+            except (OSError, ValueError):
+                continue
+        return 0
+
+    def cpu_throttled(self) -> int:
+        """Periods in which the CPU quota stopped the episode's processes (0 if unknown)."""
+        for d in self.dirs:
+            try:
+                for line in (d / "cpu.stat").read_text().splitlines():
+                    k, _, v = line.partition(" ")
+                    if k == "nr_throttled":
+                        return int(v)
             except (OSError, ValueError):
                 continue
         return 0
@@ -123,13 +139,48 @@ def _try_write(path: Path, value: str) -> None:
         pass
 
 
-def create_cgroup(name: str, memory_bytes: int | None, max_procs: int | None) -> Cgroup | None:
+CPU_PERIOD_US = 100_000
+"""Period of the CPU quota: ``cpus`` CPUs may run ``cpus * 100`` ms in every 100 ms."""
+
+
+def _cpu_quota_us(cpus: float) -> int:
+    return max(1000, round(cpus * CPU_PERIOD_US))
+
+
+def _cpu_v1(own: dict[str, str], name: str, cpus: float, made: list[Path]) -> bool:
+    """A v1 ``cpu`` cgroup with the quota; ``False`` where the controller is missing or refuses."""
+    root = _ROOT / "cpu"
+    if "cpu" not in own or not (root / "cpu.cfs_quota_us").exists():
+        return False
+    d = root / own["cpu"].lstrip("/") / name
+    try:
+        d.mkdir()
+    except OSError:
+        return False
+    try:
+        _write(d / "cpu.cfs_period_us", str(CPU_PERIOD_US))
+        _write(d / "cpu.cfs_quota_us", str(_cpu_quota_us(cpus)))
+    except OSError:
+        try:
+            d.rmdir()
+        except OSError:
+            pass
+        return False
+    made.append(d)
+    return True
+
+
+def create_cgroup(
+    name: str, memory_bytes: int | None, max_procs: int | None, cpus: float | None = None
+) -> Cgroup | None:
     """Create the episode's cgroup(s) with the given limits, or ``None`` if we may not.
 
     Args:
         name: Directory name (unique per episode).
         memory_bytes: Memory limit (RAM plus swap where the kernel accounts it).
         max_procs: Limit on processes and threads.
+        cpus: CPU quota (CPUs per period); applied only where the ``cpu``
+            controller is usable (see ``Cgroup.cpus``), never a reason to fail.
     """
     own = _own_paths()
     made: list[Path] = []
@@ -145,10 +196,12 @@ def create_cgroup(name: str, memory_bytes: int | None, max_procs: int | None) ->
                 _try_write(mem / "memory.memsw.limit_in_bytes", str(memory_bytes))
             if max_procs is not None:
                 _write(pids / "pids.max", str(max_procs))
-            return Cgroup(made, 1)
+            applied = cpus is not None and _cpu_v1(own, name, cpus, made)
+            return Cgroup(made, 1, cpus if applied else None)
         if (_ROOT / "cgroup.controllers").exists() and "" in own:
             base = _ROOT / own[""].lstrip("/")
-            if not {"memory", "pids"} <= set((base / "cgroup.subtree_control").read_text().split()):
+            delegated = set((base / "cgroup.subtree_control").read_text().split())
+            if not {"memory", "pids"} <= delegated:
                 return None
             d = base / name
             d.mkdir()
@@ -158,7 +211,14 @@ def create_cgroup(name: str, memory_bytes: int | None, max_procs: int | None) ->
                 _try_write(d / "memory.swap.max", "0")
             if max_procs is not None:
                 _write(d / "pids.max", str(max_procs))
-            return Cgroup(made, 2)
+            applied = False
+            if cpus is not None and "cpu" in delegated:
+                try:
+                    _write(d / "cpu.max", f"{_cpu_quota_us(cpus)} {CPU_PERIOD_US}")
+                    applied = True
+                except OSError:
+                    pass
+            return Cgroup(made, 2, cpus if applied else None)
     except OSError:
         for d in made:
             try:

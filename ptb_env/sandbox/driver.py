@@ -11,6 +11,7 @@ sources: that is how ``cd`` and ``export`` persist with one fork per call.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -99,6 +100,9 @@ def sandbox_env(config: SandboxConfig, ws: str, ctl: str, sandbox_id: str) -> di
         env["VIRTUAL_ENV"] = sys.prefix
     if not config.network:
         env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    if config.cpus is not None:  # thread pools sized to the quota, not to the host's cores
+        threads = str(max(1, math.ceil(config.cpus)))
+        env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
     env.update({k: os.environ[k] for k in config.pass_env if k in os.environ})
     env.update(config.env)
     return env

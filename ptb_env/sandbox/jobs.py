@@ -121,7 +121,11 @@ class JobManager:
     def tail(self, job_id: int, chars: int = OUTPUT_LIMIT) -> str:
         """The end of a job's log (at most ``chars`` characters)."""
         job = self.get(job_id)
-        out = self.sandbox.request(f"tail -c {4 * chars} {quote(job.log)} 2>&1")
+        log = quote(job.log)  # the agent may have replaced it with a FIFO: check, and bound the read
+        out = self.sandbox.request(
+            f"if [ -f {log} ]; then timeout -s KILL 5 tail -c {4 * chars} -- {log} 2>&1; "
+            f"else echo {quote(f'({job.log} is not a regular file)')}; fi"
+        )
         return out[-chars:] if len(out) > chars else out
 
     def kill(self, job_id: int) -> Job:

@@ -21,6 +21,12 @@ Covered:
   why. Deleting files is always possible.
 - ``close()`` kills every process of the episode (bwrap process group, pid
   namespace via ``--die-with-parent``, cgroup) and waits until they are gone.
+- Limits are in place before the agent's first command: the cgroup is joined
+  before bwrap starts, and the driver lowers its hard rlimits (memory,
+  processes, file size, CPU seconds) before it reads any command, so every
+  process of the episode inherits them.
+- A fork bomb (the cgroup at its process limit twice in a row) kills every
+  process of the episode; the next output says why.
 
 Not covered:
 - The disk watchdog may overshoot by what a process writes in one interval
@@ -29,6 +35,15 @@ Not covered:
   timeout; they die with the episode.
 - ``--die-with-parent`` acts when the *thread* that started the sandbox ends:
   start it from a long-lived thread.
+- The driver runs inside the sandbox as the agent, so the agent can tamper with
+  it (rewrite its state file, kill it): the shell protocol is a convenience,
+  not a boundary. What bounds the agent is outside its reach (namespaces,
+  cgroup, hard rlimits); a tampered driver at worst breaks the agent's own shell.
+- ``cpu_time_s`` counts the driver's own CPU time too (small: a few ms per
+  call); a driver that reaches it dies and is restarted at the next call.
+- A control request (file tools, job logs) that outlives its timeout kills the
+  sandbox and raises ``SandboxError``: callers bound their reads and writes
+  (``timeout``) and refuse FIFOs and devices so that the agent cannot cause it.
 """
 
 from __future__ import annotations
@@ -44,7 +59,7 @@ import warnings
 from collections.abc import Callable
 from typing import Literal
 
-from ptb_env.errors import SandboxError, UnsandboxedWarning
+from ptb_env.errors import SandboxError, UnenforcedLimitWarning, UnsandboxedWarning
 from ptb_env.sandbox import procs
 from ptb_env.sandbox.bwrap import CONTROL_MOUNT, STATE_MOUNT, bwrap_argv
 from ptb_env.sandbox.cgroups import Cgroup, create_cgroup
@@ -54,6 +69,8 @@ from ptb_env.sandbox.output import OUTPUT_LIMIT, HeadTail
 from ptb_env.workspace import Workspace
 
 SandboxKind = Literal["bwrap", "none"]
+CPU_KILL_GRACE_S = 5
+"""CPU seconds between ``SIGXCPU`` (at ``SandboxConfig.cpu_time_s``) and ``SIGKILL``."""
 
 
 class Sandbox:
@@ -97,6 +114,7 @@ class Sandbox:
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
         self._oom_seen = 0
+        self._cpus_warned = False
         if kind == "none":
             warnings.warn(
                 'sandbox="none": the agent\'s commands run on the host without isolation; '
@@ -136,7 +154,8 @@ class Sandbox:
                 argv = bwrap_argv(self.workspace, cfg, cmd)
                 if cfg.use_cgroups and self._cgroup is None:
                     mem = cfg.memory_mb << 20 if cfg.memory_mb else None
-                    self._cgroup = create_cgroup(f"ptb-{self.id}", mem, cfg.max_procs)
+                    self._cgroup = create_cgroup(f"ptb-{self.id}", mem, cfg.max_procs, cfg.cpus)
+                self._warn_unenforced_cpus()
                 if self._cgroup is not None:
                     files = [str(f) for f in self._cgroup.procs_files]
                     join = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
@@ -165,6 +184,20 @@ class Sandbox:
                 self._watchdog = threading.Thread(target=self._watch_disk, daemon=True)
                 self._watchdog.start()
 
+    def _warn_unenforced_cpus(self) -> None:
+        """Warn once when ``cpus`` is configured but no cgroup enforces it."""
+        if self.config.cpus is None or self._cpus_warned:
+            return
+        if self._cgroup is None or self._cgroup.cpus is None:
+            self._cpus_warned = True
+            warnings.warn(
+                f"SandboxConfig.cpus={self.config.cpus} is not enforced: no usable cgroup CPU "
+                "controller here (cgroup v1 `cpu` hierarchy, or v2 with `cpu` delegated to this "
+                "process's cgroup). The episode may use every CPU of the machine.",
+                UnenforcedLimitWarning,
+                stacklevel=3,
+            )
+
     def _host_state_file(self) -> str:
         """Unsandboxed state file: in RAM where possible (ext4 syncs truncated files on close)."""
         shm = "/dev/shm"
@@ -175,6 +208,8 @@ class Sandbox:
         cfg, lines = self.config, ["ulimit -c 0"]
         if cfg.max_file_size_mb:
             lines.append(f"ulimit -f {cfg.max_file_size_mb * 1024}")
+        if cfg.cpu_time_s:  # soft first (never above the hard one): SIGXCPU there, SIGKILL at the hard one
+            lines.append(f"ulimit -S -t {cfg.cpu_time_s}; ulimit -H -t {cfg.cpu_time_s + CPU_KILL_GRACE_S}")
         if limit_memory_and_procs and cfg.memory_mb:
             lines.append(f"ulimit -v {cfg.memory_mb * 1024}")
         if limit_memory_and_procs and cfg.max_procs:
@@ -210,6 +245,11 @@ class Sandbox:
                 self.close()
             except Exception:  # noqa: BLE001 - interpreter shutdown: best effort
                 pass
+
+    @property
+    def cpu_quota(self) -> float | None:
+        """The CPU quota a cgroup enforces on the episode (CPUs), ``None`` when none does."""
+        return self._cgroup.cpus if self._cgroup is not None else None
 
     def host_pids(self) -> set[int]:
         """Host pids of the episode's processes (for tests and monitoring)."""

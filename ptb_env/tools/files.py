@@ -2,6 +2,8 @@
 
 Both run as the agent, in its mount namespace: a symlink can lead only where
 the agent could go anyway, and the host never opens a path the agent chose.
+Only regular files are read or replaced, and every read or write runs under
+``timeout``: a FIFO (or a file swapped for one) cannot hang the shell.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from ptb_env.sandbox.driver import quote
 from ptb_env.tools.base import Tool, ToolContext, ToolResult, inner_path, integer, schema, string
 
 _STATUS = "__PTB_FILE__"
+_IO_TIMEOUT_S = 20
+"""Seconds a read or write may take inside the sandbox (below the control request's timeout)."""
 
 
 class ReadFile(Tool):
@@ -37,9 +41,10 @@ class ReadFile(Tool):
         script = (
             f'__f={path}; if [ -d "$__f" ]; then echo {_STATUS} dir; '
             f'elif [ ! -e "$__f" ]; then echo {_STATUS} missing; '
+            f'elif [ ! -f "$__f" ]; then echo {_STATUS} special; '
             f'elif [ ! -r "$__f" ]; then echo {_STATUS} unreadable; '
             f'else echo {_STATUS} ok $(stat -L -c %s -- "$__f"); '
-            f'tail -c +{offset + 1} -- "$__f" | head -c {limit}; fi'
+            f'timeout -s KILL {_IO_TIMEOUT_S} tail -c +{offset + 1} -- "$__f" | head -c {limit}; fi'
         )
         out = ctx.sandbox.request(script, timeout=30)
         head, _, body = out.partition("\n")
@@ -54,6 +59,7 @@ class ReadFile(Tool):
         why = {
             "dir": "is a directory (list it with bash: ls)",
             "missing": "does not exist",
+            "special": "is not a regular file (a device, FIFO or socket); read it with bash",
             "unreadable": "is not readable",
         }.get(state, f"could not be read ({out[-200:]!r})")
         return ToolResult(error=f"{args['path']!r} {why}.")
@@ -82,10 +88,12 @@ class WriteFile(Tool):
         if "\x00" in content:
             return ToolResult(error="content contains a NUL character; write binary files with bash.")
         path = inner_path(args["path"])
-        redirect = ">>" if args.get("append") else ">"
+        append = " -a" if args.get("append") else ""
         script = (
             f'__f={quote(path)}; mkdir -p -- "$(dirname -- "$__f")" 2>&1 && '
-            f"{{ printf '%s' {quote(content)} {redirect} \"$__f\"; }} 2>&1 && echo {_STATUS} ok"
+            f'if [ -e "$__f" ] && [ ! -f "$__f" ]; then echo "not a regular file (write it with bash)"; '
+            f"else printf '%s' {quote(content)} | timeout -s KILL {_IO_TIMEOUT_S} tee{append} -- \"$__f\" "
+            f"2>&1 >/dev/null && echo {_STATUS} ok; fi"
         )
         out = ctx.sandbox.request(script, timeout=60)
         if f"{_STATUS} ok" not in out:

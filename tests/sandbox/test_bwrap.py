@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -113,6 +114,45 @@ def test_cannot_see_or_signal_host_processes(sandbox):
         assert int(r.output.split()[-3]) < 20  # only the sandbox's own few processes
     finally:
         host.kill()
+
+
+def test_host_tmp_and_shm_are_private(sandbox, tmp_path):
+    token = f"ptb-host-{secrets.token_hex(4)}"
+    planted = []
+    for d in ("/tmp", "/dev/shm"):
+        if os.access(d, os.W_OK):
+            (Path(d) / token).write_text("HOST-ONLY")
+            planted.append(Path(d) / token)
+    try:
+        r = sandbox.run(
+            f"ls -a /tmp /dev/shm; cat /tmp/{token} /dev/shm/{token}; "
+            f"echo in > /tmp/{token}-in; echo in > /dev/shm/{token}-in; echo done"
+        )
+        assert "HOST-ONLY" not in r.output and f"{token}\n" not in r.output
+        assert r.output.count("No such file or directory") == 2 and "done" in r.output
+        assert not any(Path(d, f"{token}-in").exists() for d in ("/tmp", "/dev/shm"))
+    finally:
+        for p in planted:
+            p.unlink()
+
+
+def test_proc_shows_no_host_process_environment_or_file(make, monkeypatch, workspace, tmp_path):
+    monkeypatch.setenv("PTB_HOST_MARKER", "HOST-ENV-SECRET")
+    held = (tmp_path / "held-open.txt").open("w")  # a file the host process holds open
+    try:
+        r = make().run(
+            "cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline | tr '\\0' '\\n' | grep -c 'HOST-ENV-SECRE[T]'; "
+            "for f in /proc/[0-9]*/fd/*; do readlink $f; done | sort -u; "
+            "test -e /sys && echo SYS-VISIBLE; echo done"
+        )
+    finally:
+        held.close()
+    lines = r.output.split()
+    assert lines[0] == "0" and "SYS-VISIBLE" not in r.output, r.output
+    targets = lines[1 : lines.index("done")]
+    inside = ("pipe:", "anon_inode:", "socket:", "/dev/", "/workspace", "/tmp", "/run/ptb", "/proc/")
+    assert targets and all(t.startswith(inside) for t in targets), targets
+    assert str(tmp_path) not in r.output and str(workspace.root) not in "\n".join(targets)
 
 
 def test_no_secrets_or_capabilities(make, monkeypatch):

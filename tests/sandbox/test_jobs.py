@@ -88,3 +88,12 @@ def test_close_leaves_no_process(sandbox):
             pass
     assert left == []
     sandbox.close()  # idempotent
+
+
+def test_a_log_replaced_by_a_fifo_does_not_hang_tail(sandbox):
+    job = sandbox.jobs.start("echo hi")
+    sandbox.jobs.wait(job.id, 5)
+    sandbox.run(f"rm {job.log} && mkfifo {job.log}")
+    assert "not a regular file" in sandbox.jobs.tail(job.id)
+    assert sandbox.generation == 1  # the shell was not restarted
+    assert sandbox.run("echo alive").output == "alive\n"
