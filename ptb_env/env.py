@@ -18,8 +18,10 @@ The env composes the parts and decides little itself:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+import reprlib
 import tempfile
 from pathlib import Path
 from typing import Any, Literal
@@ -29,15 +31,24 @@ import gymnasium as gym
 from ptb_env.budget import Budget
 from ptb_env.errors import EpisodeNotRunning, GraderError
 from ptb_env.grading import Grade, Grader, ScoreCache
+from ptb_env.integrity import IntegrityConfig
 from ptb_env.observations import build_observation, observation_space, workspace_summary
 from ptb_env.sandbox import Sandbox, SandboxConfig, SandboxKind, make_sandbox
 from ptb_env.spaces import ToolCallSpace, check_call
 from ptb_env.tasks import DEFAULT_TASK, TaskSpec, get_task
 from ptb_env.tasks.card import render_task_card
 from ptb_env.tools import DevScores, Tool, ToolContext, ToolResult, default_tools
+from ptb_env.tools.train import SNAPSHOT_DIR
 from ptb_env.workspace import Workspace
 
 RewardMode = Literal["uplift", "normalized"]
+TRAJECTORY_STEPS = 1000
+"""Steps kept in ``env.trajectory`` (the oldest are dropped)."""
+TRAJECTORY_CHARS = 2000
+"""Characters kept of each action and output in ``env.trajectory``."""
+_SHORT_REPR = reprlib.Repr()
+"""Bounded repr of a dict action (safe on deeply nested or huge values)."""
+_SHORT_REPR.maxlevel, _SHORT_REPR.maxstring, _SHORT_REPR.maxother = 6, TRAJECTORY_CHARS, 200
 
 
 def default_workspace_root() -> Path:
@@ -55,6 +66,8 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         max_steps: Steps per episode (default: the task's).
         max_dev_evals: ``evaluate`` calls per episode (default: the task's).
         sandbox: ``"bwrap"`` (isolated, the default) or ``"none"`` (trusted local use only).
+        sandbox_config: Limits and isolation of the agent's sandbox (default: the task's network
+            and memory settings, the rest ``SandboxConfig``'s defaults).
         workspace_root: Parent directory of the workspaces.
         keep_workspace: Keep each episode's workspace on disk after it ends.
         score_cache_dir: Directory of the score cache (default ``<cache>/scores``).
@@ -65,6 +78,8 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
             policies unchanged.
         on_grader_error: ``"raise"`` a ``GraderError`` (default) or ``"report"`` it as
             ``info["status"] = "infra_error"`` with reward 0.
+        integrity: Integrity checks at grading (contamination, lineage, optional judge) and
+            the penalty of a disqualification (default: all exact checks on, penalty 0).
         render_mode: ``None`` or ``"ansi"`` (``render()`` returns the last observation as text).
         progress: Show progress bars while grading.
     """
@@ -79,12 +94,14 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         max_steps: int | None = None,
         max_dev_evals: int | None = None,
         sandbox: SandboxKind = "bwrap",
+        sandbox_config: SandboxConfig | None = None,
         workspace_root: str | os.PathLike[str] | None = None,
         keep_workspace: bool = False,
         score_cache_dir: str | os.PathLike[str] | None = None,
         reward_mode: RewardMode = "uplift",
         dev_shaping: float = 0.0,
         on_grader_error: Literal["raise", "report"] = "raise",
+        integrity: IntegrityConfig | None = None,
         render_mode: str | None = None,
         progress: bool = False,
     ) -> None:
@@ -101,12 +118,13 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
             "dev_evals": self.task.max_dev_evals if max_dev_evals is None else max_dev_evals,
         }
         self.sandbox_kind: SandboxKind = sandbox
+        self.sandbox_config = sandbox_config
         self.workspace_root = Path(workspace_root) if workspace_root else default_workspace_root()
         self.keep_workspace = keep_workspace
         self.reward_mode, self.dev_shaping, self.on_grader_error = reward_mode, dev_shaping, on_grader_error
         self.render_mode = render_mode
         cache = ScoreCache(Path(score_cache_dir) if score_cache_dir else None)
-        self.grader = Grader(self.task, cache, progress=progress)
+        self.grader = Grader(self.task, cache, progress=progress, integrity=integrity)
         self.tools: dict[str, Tool] = default_tools()
         schemas = {name: t.parameters for name, t in self.tools.items()}
         self.action_space = ToolCallSpace(
@@ -121,6 +139,7 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         self._ctx: ToolContext | None = None
         self._done = True
         self._last_obs: dict[str, Any] | None = None
+        self._trajectory: list[dict[str, Any]] = []
         self._base_score = math.nan
 
     @property
@@ -150,11 +169,10 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         )
         budget = Budget.from_limits(**self.limits)
         try:
-            config = SandboxConfig(
-                network=self.task.network,
-                memory_mb=self.task.memory_mb,
-                masked_paths=(self.grader.cache.root,),
+            base = self.sandbox_config or SandboxConfig(
+                network=self.task.network, memory_mb=self.task.memory_mb
             )
+            config = dataclasses.replace(base, masked_paths=(*base.masked_paths, self.grader.cache.root))
             self._sandbox = make_sandbox(
                 self._workspace, self.sandbox_kind, config, time_left=budget.remaining_seconds
             )
@@ -168,6 +186,7 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
             return float(value["score"]), int(value["n"]), float(value["seconds"])
 
         budget.reset()
+        self._trajectory = []
         self._ctx = ToolContext(self.task, self._workspace, self._sandbox, budget, score_dev, DevScores())
         self._workspace.write_budget(budget)
         self._done = False
@@ -200,6 +219,7 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
                 info["tool"] = parsed[0]
                 result = self.tools[parsed[0]].run(ctx, parsed[1])
         ctx.workspace.write_budget(budget)
+        self._record(action, result)
         terminated = result.submit
         truncated = not terminated and budget.exhausted()
         reward = self._shaping(best_before, ctx.dev.best)
@@ -211,6 +231,26 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         obs = self._observe(result)
         return obs, float(reward), terminated, truncated, info
 
+    def _record(self, action: Any, result: ToolResult) -> None:
+        """Keep a short record of the step (for the optional LLM judge and for users)."""
+        try:
+            text = action if isinstance(action, str) else _SHORT_REPR.repr(action)
+        except (ValueError, RecursionError):
+            text = f"<{type(action).__name__} action too large to show>"
+        self._trajectory.append(
+            {
+                "action": text[:TRAJECTORY_CHARS],
+                "output": result.output[:TRAJECTORY_CHARS],
+                "error": result.error,
+            }
+        )
+        del self._trajectory[:-TRAJECTORY_STEPS]
+
+    @property
+    def trajectory(self) -> list[dict[str, Any]]:
+        """The episode's last steps: action, output and error of each, cut short."""
+        return list(self._trajectory)
+
     def _shaping(self, before: float, after: float) -> float:
         if not self.dev_shaping:
             return 0.0
@@ -221,7 +261,12 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         """Grade the episode into ``info``; returns the terminal reward."""
         shaping_out = -self.dev_shaping * (0.0 if math.isnan(ctx.dev.best) else ctx.dev.best)
         try:
-            grade = self.grader.grade(ctx.workspace, ctx.sandbox.close)
+            grade = self.grader.grade(
+                ctx.workspace,
+                ctx.sandbox.close,
+                scan_paths=[ctx.workspace.control_dir / SNAPSHOT_DIR],
+                trajectory=self._trajectory,
+            )
         except GraderError as err:
             if self.on_grader_error == "raise":
                 raise
@@ -229,7 +274,7 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
             return 0.0
         info.update(self._grade_info(grade))
         reward = grade.reward
-        if self.reward_mode == "normalized" and grade.base_score < 1.0:
+        if self.reward_mode == "normalized" and grade.status == "ok" and grade.base_score < 1.0:
             reward = grade.reward / (1.0 - grade.base_score)
         return reward + shaping_out
 
@@ -242,7 +287,7 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
             "uplift": grade.reward,
             "reason": grade.reason,
             "grade": grade.to_info(),
-            "integrity": {"checkpoint": "ok" if grade.status == "ok" else grade.reason},
+            "integrity": grade.integrity,
         }
 
     def _observe(self, result: ToolResult) -> dict[str, Any]:

@@ -62,6 +62,10 @@ class UnsandboxedWarning(UserWarning):
     """Commands run on the host without isolation (``sandbox="none"``)."""
 
 
+class UnenforcedLimitWarning(UserWarning):
+    """A configured sandbox limit that this machine cannot enforce (e.g. ``cpus`` without cgroups)."""
+
+
 class TaskNotFound(PtbEnvError, KeyError):
     """A task id that is not registered."""
 
@@ -89,3 +93,10 @@ class ToolError(PtbEnvError):
 
 class EpisodeNotRunning(PtbEnvError, RuntimeError):
     """``step`` before ``reset`` or after the episode ended."""
+
+
+class CheckpointViolation(CheckpointError):
+    """A checkpoint that breaks the rules (pickle weights, remote code, links out of the workspace).
+
+    Unlike a merely broken checkpoint (graded as the base model), it disqualifies the episode.
+    """

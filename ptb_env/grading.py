@@ -25,17 +25,18 @@ not; an error of the machinery raises :class:`GraderError`.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ptb_env.benchmarks import get_benchmark
-from ptb_env.errors import CheckpointError, GraderError, WorkspaceError
+from ptb_env.errors import CheckpointError, CheckpointViolation, GraderError, WorkspaceError
+from ptb_env.integrity import IntegrityConfig, Verdict
+from ptb_env.integrity.checkpoint import check_checkpoint, read_config, tensor_shapes
 from ptb_env.score_cache import ScoreCache, content_hash
 from ptb_env.tasks import TaskSpec
 from ptb_env.workspace import Workspace
@@ -49,10 +50,6 @@ TASK_FILES = (
 )  # fmt: skip
 """Files (and directories) that grading always takes from the base model (the task's tokenizer,
 template, stop tokens); every other file of a checkpoint but its weights and config is dropped."""
-STRUCTURE_KEYS = (
-    "model_type", "architectures", "hidden_size", "num_hidden_layers", "num_attention_heads",
-    "num_key_value_heads", "intermediate_size", "vocab_size", "head_dim", "tie_word_embeddings",
-)  # fmt: skip
 
 
 @dataclass
@@ -78,7 +75,8 @@ class Grade:
     n: int = 0
     seconds: float = 0.0
     cached: bool = False
-    details: dict[str, Any] = field(default_factory=dict)
+    integrity: dict[str, Any] = field(default_factory=dict)
+    """Each integrity check's verdict (``Verdict.to_info()``), by check name."""
 
     def to_info(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,74 +86,6 @@ def _weights_and_config(p: Path) -> bool:
     return p.suffix == ".safetensors" or p.name in ("config.json", "model.safetensors.index.json")
 
 
-def _read_config(model_dir: Path) -> dict[str, Any]:
-    path = model_dir / "config.json"
-    if not path.is_file():
-        raise CheckpointError("config.json is missing (save the model with save_pretrained).")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise CheckpointError(f"config.json is not valid JSON: {err}") from None
-    if not isinstance(config, dict):
-        raise CheckpointError("config.json must hold a JSON object.")
-    return config
-
-
-def _tensor_shapes(model_dir: Path) -> dict[str, tuple[int, ...]]:
-    from safetensors import safe_open
-
-    files = sorted(model_dir.glob("*.safetensors"))
-    if not files:
-        pickles = [p.name for p in model_dir.glob("*.bin")] + [p.name for p in model_dir.glob("*.pt*")]
-        extra = f" (found {', '.join(pickles)}: pickle weights are never loaded)" if pickles else ""
-        raise CheckpointError(f"No *.safetensors weights{extra}; save with safe_serialization=True.")
-    shapes: dict[str, tuple[int, ...]] = {}
-    for f in files:
-        try:
-            with safe_open(str(f), framework="pt") as st:
-                for k in st.keys():
-                    shapes[k] = tuple(st.get_slice(k).get_shape())
-        except Exception as err:  # noqa: BLE001 - any parse failure means a broken file
-            raise CheckpointError(f"{f.name} is not a readable safetensors file: {err}") from None
-    return shapes
-
-
-def _check_index(model_dir: Path) -> None:
-    """The shard index may name only the checkpoint's own (validated) safetensors files.
-
-    transformers loads the files the index names, wherever they are: a path such as
-    ``../../other/model.safetensors`` would grade weights the agent never submitted.
-    """
-    path = model_dir / "model.safetensors.index.json"
-    if not path.exists():
-        return
-    try:
-        shards = set(json.loads(path.read_text(encoding="utf-8"))["weight_map"].values())
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
-        raise CheckpointError(f"model.safetensors.index.json is not a valid index: {err!r}") from None
-    bad = sorted(
-        str(s)
-        for s in shards
-        if not (
-            isinstance(s, str)
-            and Path(s).name == s
-            and s.endswith(".safetensors")
-            and (model_dir / s).is_file()
-        )
-    )
-    if bad:
-        raise CheckpointError(
-            f"model.safetensors.index.json names files that are not safetensors files of the "
-            f"checkpoint: {bad[:3]}"
-        )
-
-
-def _vocab(tokenizer_json: Path) -> dict[str, int]:
-    from tokenizers import Tokenizer
-
-    return Tokenizer.from_file(str(tokenizer_json)).get_vocab(with_added_tokens=True)
-
-
 class Grader:
     """Grades checkpoints for one task; shares base scores through the on-disk cache.
 
@@ -163,10 +93,18 @@ class Grader:
         task: The task (base model, benchmark, eval settings).
         cache: Score cache (default: ``<cache_dir>/scores``).
         progress: Show progress bars while evaluating.
+        integrity: Which integrity checks run at grading, and the penalty of a failure.
     """
 
-    def __init__(self, task: TaskSpec, cache: ScoreCache | None = None, progress: bool = False) -> None:
+    def __init__(
+        self,
+        task: TaskSpec,
+        cache: ScoreCache | None = None,
+        progress: bool = False,
+        integrity: IntegrityConfig | None = None,
+    ) -> None:
         self.task = task
+        self.integrity = integrity or IntegrityConfig()
         self.base_dir = Path(task.base_model).resolve()
         self.cache = cache or ScoreCache()
         self.progress = progress
@@ -214,38 +152,13 @@ class Grader:
         return float(value["score"])
 
     def validate(self, ckpt: Path) -> None:
-        """Check a checkpoint against the base model.
+        """Check a checkpoint against the base model (``ptb_env.integrity.checkpoint``).
 
         Raises:
+            CheckpointViolation: It breaks the rules (pickle, remote code): disqualifies.
             CheckpointError: Why it is not a valid checkpoint of this task.
         """
-        if not ckpt.is_dir() or not any(ckpt.iterdir()):
-            raise CheckpointError("final_model/ is empty: no checkpoint was saved.")
-        config, base = _read_config(ckpt), self._base()
-        for k in STRUCTURE_KEYS:
-            if config.get(k) != base[0].get(k):
-                raise CheckpointError(
-                    f"config.json has {k}={config.get(k)!r}, the base model has {base[0].get(k)!r}: "
-                    "the checkpoint must keep the base model's architecture."
-                )
-        shapes = _tensor_shapes(ckpt)
-        if shapes != base[1]:
-            missing = sorted(set(base[1]) - set(shapes))[:3]
-            extra = sorted(set(shapes) - set(base[1]))[:3]
-            wrong = sorted(k for k in set(shapes) & set(base[1]) if shapes[k] != base[1][k])[:3]
-            raise CheckpointError(
-                "The weights do not match the base model's tensors "
-                f"(missing {missing}, unexpected {extra}, other shapes {wrong})."
-            )
-        _check_index(ckpt)
-        tok = ckpt / "tokenizer.json"
-        if tok.is_file():
-            try:
-                same = _vocab(tok) == _vocab(self.base_dir / "tokenizer.json")
-            except Exception as err:  # noqa: BLE001 - an unreadable tokenizer is the checkpoint's fault
-                raise CheckpointError(f"tokenizer.json cannot be read: {err}") from None
-            if not same:
-                raise CheckpointError("tokenizer.json has another vocabulary than the base model's.")
+        check_checkpoint(ckpt, self.base_dir, *self._base())
 
     def max_checkpoint_bytes(self) -> int:
         """Largest checkpoint copied out: four times the base model's weights plus 1 GiB."""
@@ -254,8 +167,8 @@ class Grader:
 
     def _base(self) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
         if self._base_config is None or self._base_shapes is None:
-            self._base_config = _read_config(self.base_dir)
-            self._base_shapes = _tensor_shapes(self.base_dir)
+            self._base_config = read_config(self.base_dir)
+            self._base_shapes = tensor_shapes(self.base_dir)
         return self._base_config, self._base_shapes
 
     def _overlay_task_files(self, ckpt: Path) -> None:
@@ -333,6 +246,14 @@ class Grader:
             return False
         return True
 
+    def _export(self, workspace: Workspace, rel: str, dest: Path) -> None:
+        try:
+            workspace.export(rel, dest, max_bytes=self.max_checkpoint_bytes())
+        except (WorkspaceError, OSError, RecursionError) as err:
+            raise CheckpointError(f"{rel}/ cannot be copied out of the workspace: {err}") from None
+        if not dest.is_dir():
+            raise CheckpointError(f"{rel!r} is not a directory.")
+
     def score_workspace(
         self, workspace: Workspace, rel: str, split: str, limit: int | None = None
     ) -> tuple[dict[str, Any], bool]:
@@ -343,16 +264,24 @@ class Grader:
         """
         with tempfile.TemporaryDirectory(prefix="ptb-grade-") as tmp:
             ckpt = Path(tmp) / "ckpt"
-            try:
-                workspace.export(rel, ckpt, max_bytes=self.max_checkpoint_bytes())
-            except (WorkspaceError, OSError, RecursionError) as err:
-                raise CheckpointError(f"{rel}/ cannot be copied out of the workspace: {err}") from None
-            if not ckpt.is_dir():
-                raise CheckpointError(f"{rel!r} is not a directory.")
+            self._export(workspace, rel, ckpt)
             return self.score_checkpoint(ckpt, split, limit)
 
-    def grade(self, workspace: Workspace, kill: Callable[[], None]) -> Grade:
-        """Grade an episode: ``kill()`` its processes, then score ``final_model/`` on the hidden split.
+    def grade(
+        self,
+        workspace: Workspace,
+        kill: Callable[[], None],
+        *,
+        scan_paths: Sequence[Path] = (),
+        trajectory: Sequence[dict[str, Any]] = (),
+    ) -> Grade:
+        """Grade an episode: ``kill()`` its processes, run the integrity checks, score ``final_model/``.
+
+        Args:
+            workspace: The episode's workspace.
+            kill: Kills every process of the episode (called first).
+            scan_paths: More host paths to scan for contamination (the ``train`` tool's snapshots).
+            trajectory: The episode's steps, for the optional LLM judge.
 
         Raises:
             GraderError: The grader itself failed (an infrastructure error, never a reward).
@@ -360,22 +289,84 @@ class Grader:
         t0 = time.perf_counter()
         kill()
         base = self.base_score("test")
-        rel = workspace.layout.final_model
         try:
-            value, cached = self.score_workspace(workspace, rel, "test")
-        except CheckpointError as err:
-            return Grade("invalid_checkpoint", 0.0, base, base, str(err), seconds=time.perf_counter() - t0)
+            return self._grade(workspace, base, scan_paths, trajectory, t0)
         except GraderError:
             raise
         except Exception as err:
             raise GraderError(f"Grading failed: {type(err).__name__}: {err}") from err
+
+    def _grade(
+        self,
+        workspace: Workspace,
+        base: float,
+        scan_paths: Sequence[Path],
+        trajectory: Sequence[dict[str, Any]],
+        t0: float,
+    ) -> Grade:
+        cfg, verdicts = self.integrity, {}
+        if cfg.contamination:
+            from ptb_env.integrity.contamination import scan_contamination
+
+            test_items = self.benchmark.items("test")
+            verdicts["contamination"] = scan_contamination([*scan_paths, workspace.root], test_items)
+        invalid = ""
+        with tempfile.TemporaryDirectory(prefix="ptb-grade-") as tmp:
+            ckpt = Path(tmp) / "ckpt"
+            try:
+                self._export(workspace, workspace.layout.final_model, ckpt)
+                self.validate(ckpt)
+                verdicts["checkpoint"] = Verdict("checkpoint", True)
+            except CheckpointViolation as err:
+                verdicts["checkpoint"] = Verdict("checkpoint", False, str(err))
+            except CheckpointError as err:
+                invalid = str(err)
+                verdicts["checkpoint"] = Verdict(
+                    "checkpoint", True, f"invalid, graded as the base model: {err}"
+                )
+            if cfg.lineage and verdicts["checkpoint"].passed and not invalid:
+                from ptb_env.integrity.lineage import check_lineage
+
+                verdicts["lineage"] = check_lineage(ckpt, self.base_dir)
+            if cfg.judge is not None:
+                from ptb_env.integrity.judge import judge_episode
+
+                try:
+                    verdicts["judge"] = judge_episode(cfg.judge, workspace, trajectory)
+                except GraderError as err:
+                    if cfg.judge_disqualifies:
+                        raise
+                    verdicts["judge"] = Verdict(
+                        "judge", True, f"judge unavailable: {err}", {"error": str(err)}
+                    )
+            info = {k: v.to_info() for k, v in verdicts.items()}
+            failed = [
+                v
+                for v in verdicts.values()
+                if not v.passed and (v.check != "judge" or cfg.judge_disqualifies)
+            ]
+            if failed:
+                reason = "; ".join(f"{v.check}: {v.reason}" for v in failed)
+                return Grade("disqualified", -cfg.penalty, base, base, reason, 0, time.perf_counter() - t0,
+                             integrity=info)  # fmt: skip
+            if not invalid:
+                try:
+                    value, cached = self.score_checkpoint(ckpt, "test")
+                except CheckpointError as err:
+                    invalid = str(err)
+        if invalid:
+            return Grade(
+                "invalid_checkpoint", 0.0, base, base, invalid, 0, time.perf_counter() - t0, integrity=info
+            )
         score = float(value["score"])
         return Grade(
             "ok",
             score - base,
             score,
             base,
-            n=int(value["n"]),
-            seconds=time.perf_counter() - t0,
-            cached=cached,
+            "",
+            int(value["n"]),
+            time.perf_counter() - t0,
+            cached,
+            integrity=info,
         )

@@ -258,7 +258,6 @@ INVALID = {
     "missing-tensor": (_missing_tensor, r"missing \['model\.norm\.weight'\]"),
     "extra-tensor": (_extra_tensor, r"unexpected \['model\.backdoor\.weight'\]"),
     "reshaped-tensor": (_reshaped_tensor, r"other shapes \['model\.norm\.weight'\]"),
-    "pickle-only": (_pickle_only, r"No \*\.safetensors weights \(found pytorch_model\.bin: pickle"),
     "truncated-safetensors": (_truncated_weights, r"model\.safetensors is not a readable safetensors"),
     "corrupt-safetensors": (_corrupt_header, r"model\.safetensors is not a readable safetensors"),
     "other-vocabulary": (_other_vocabulary, r"tokenizer\.json has another vocabulary"),
@@ -283,6 +282,14 @@ def test_invalid_checkpoint_grades_as_base_with_the_reason(grader, base, ws, cas
     assert g.status == "invalid_checkpoint"
     assert g.reward == 0.0 and g.score == g.base_score == base
     assert re.search(reason, g.reason), g.reason
+
+
+def test_pickle_weights_disqualify_and_are_never_loaded(grader, base, ws):
+    _pickle_only(ws.final_model)
+    g = grade(grader, ws)
+    assert (g.status, g.reward, g.score) == ("disqualified", 0.0, base)
+    assert "pickle or code files ['pytorch_model.bin']" in g.reason
+    assert g.integrity["checkpoint"]["passed"] is False
 
 
 def test_checkpoint_over_the_copy_limit_is_invalid(grader, base, ws, monkeypatch):

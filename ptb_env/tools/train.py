@@ -8,10 +8,26 @@ from typing import Any
 
 import numpy as np
 
+from ptb_env.errors import WorkspaceError
+from ptb_env.sandbox.bwrap import CONTROL_MOUNT
 from ptb_env.sandbox.driver import quote
-from ptb_env.tools.base import Tool, ToolContext, ToolResult, inner_path, integer, number, schema, string
+from ptb_env.tools.base import (
+    Tool,
+    ToolContext,
+    ToolResult,
+    inner_path,
+    integer,
+    number,
+    schema,
+    string,
+    workspace_rel,
+)
 from ptb_env.training.sft import SFTConfig
 
+SNAPSHOT_DIR = "train_data"
+"""Control-directory folder of the data snapshots (read-only inside, scanned at grading)."""
+MAX_DATA_BYTES = 4 << 30
+"""Largest training-data file the tool accepts."""
 SAVE_MARGIN_S = 20.0
 """Seconds kept free for saving the checkpoint when ``max_seconds`` defaults to the budget left."""
 
@@ -23,7 +39,9 @@ class Train(Tool):
     description = (
         'Fine-tune the base model on chat examples (JSONL, one {"messages": [...]} per line; the '
         "loss covers the last, assistant, message) with the reference full-SFT recipe (AdamW, linear "
-        "warm-up, cosine decay). Runs as a background job and writes a checkpoint to `out`; "
+        "warm-up, cosine decay). The data file (in /workspace) is snapshotted when the job starts; "
+        "the job trains on the snapshot, and the snapshot is checked for contamination at grading. "
+        "Runs as a background job and writes a checkpoint to `out`; "
         "wait for it with wait(job_id=...). Training stops at max_seconds (default: the time left "
         "minus a margin to save) and still writes the checkpoint."
     )
@@ -47,7 +65,10 @@ class Train(Tool):
 
     def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         args = dict(args)
-        data, out = inner_path(args.pop("data")), inner_path(args.pop("out", "final_model"))
+        data, out = args.pop("data"), inner_path(args.pop("out", "final_model"))
+        snapshot = self._snapshot(ctx, data)
+        if isinstance(snapshot, ToolResult):
+            return snapshot
         if "max_seconds" not in args:
             left = ctx.budget.remaining_seconds()
             if left != float("inf"):
@@ -56,13 +77,32 @@ class Train(Tool):
         flags = " ".join(f"--{k.replace('_', '-')} {v!r}" for k, v in args.items() if k in known)
         command = (
             f"{quote(sys.executable)} -m ptb_env.training.sft --model /workspace/base_model "
-            f"--data {quote(data)} --out {quote(out)} {flags}"
+            f"--data {quote(snapshot)} --out {quote(out)} {flags}"
         )
         job = ctx.sandbox.jobs.start(command)
         return ToolResult(
             output=f"started job {job.id} (training, log {job.log}); wait for it with "
             f'{{"tool": "wait", "args": {{"job_id": {job.id}}}}}'
         )
+
+    @staticmethod
+    def _snapshot(ctx: ToolContext, data: str) -> str | ToolResult:
+        """Copy the data file out of the agent's reach; returns its path inside the sandbox."""
+        rel = workspace_rel(data)
+        if rel is None:
+            return ToolResult(
+                error=f"Training data {data!r} must be a file in /workspace (it is snapshotted)."
+            )
+        folder = ctx.workspace.control_dir / SNAPSHOT_DIR
+        folder.mkdir(exist_ok=True)
+        name = f"{len(list(folder.iterdir())) + 1}.jsonl"
+        try:
+            ctx.workspace.export(rel, folder / name, max_bytes=MAX_DATA_BYTES)
+        except (WorkspaceError, OSError) as err:
+            return ToolResult(error=f"Cannot read training data {data!r}: {err}")
+        if not (folder / name).is_file():
+            return ToolResult(error=f"Training data {data!r} is a directory; pass one JSONL file.")
+        return f"{CONTROL_MOUNT}/{SNAPSHOT_DIR}/{name}"
 
     def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:
         data = ("data/train.jsonl", "data/missing.jsonl")[int(rng.integers(2))]

@@ -1,0 +1,340 @@
+"""Contamination scan: finds hidden test items in the text files an agent leaves or trains on.
+
+Matching works on normalized words (Unicode NFKC, lower case, punctuation as spaces):
+
+- a *long* item (question of ``long_words`` words or more) matches when at least
+  ``overlap`` of its word ``ngram``-grams occur anywhere in the scanned text;
+- a *short* item matches when its whole question occurs as a word sequence;
+- *answers only*: a run of consecutive test answers (or reference replies) in split
+  order, long enough to carry ``answer_bits`` bits, matches every item of the run
+  when it occurs with nothing but non-answer words between the answers; an item id
+  (with letters and digits, two words or more) matches its item.
+
+Lines and n-grams shared by many test items (an instruction line) are template, not item
+text, and are ignored. Not detected: paraphrases, translations, encodings (base64,
+gzip, token ids), answers in another order or numbered with digits, text in binary files.
+
+Files are read by :mod:`ptb_env.integrity.textfiles` (the workspace is hostile: no link
+is followed, FIFOs and devices are never opened, reads are capped, caps hit are reported).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import repeat
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ptb_env.benchmarks.base import Item
+from ptb_env.integrity import Verdict
+from ptb_env.integrity.textfiles import ReadLog, read_texts
+
+_B = 0x9E3779B97F4A7C15  # odd, so invertible modulo 2**64
+_MOD = 1 << 64
+_WORD = re.compile(r"[^\W_]+")
+_ASCII_SEPARATORS = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
+_BLOCK_WORDS = 1 << 20  # words hashed at a time
+_NGRAM, _QUESTION, _ID, _ANSWERS = range(4)
+_HOW = {_NGRAM: "ngram overlap", _QUESTION: "question", _ID: "item id", _ANSWERS: "answer run"}
+
+
+@dataclass(frozen=True)
+class ContaminationConfig:
+    """Thresholds and limits of :func:`scan_contamination` (defaults measured on the tiny world)."""
+
+    ngram: int = 8
+    """Words per n-gram of long items (as in PaLM's contamination study, which used 70% overlap)."""
+    overlap: float = 0.8
+    """A long item matches when at least this share of its n-grams occurs in the scanned text.
+    Above PaLM's 70%: in tiny-arith, whose train data shares story templates with the test
+    split, up to 70% of an item's 8-grams can occur in clean data (58% did in 200k examples)."""
+    long_words: int = 20
+    """Questions of at least this many words (template lines left out) are long; shorter ones
+    must occur whole."""
+    min_short_words: int = 3
+    """Questions shorter than this are too generic to match at all (counted as unscannable)."""
+    min_items: int = 3
+    """The scan fails when at least this many test items match (one or two may be coincidence)."""
+    answer_bits: float = 64.0
+    """Information a run of consecutive answers must carry, from the answers' frequencies in
+    the split (13 tiny-arith numbers, 33 tiny-facts letters): chance runs stay out of reach."""
+    boilerplate_share: float = 0.2
+    """Lines and n-grams in this share of the distinct test questions (and in 3) are template."""
+    max_file_bytes: int = 128 << 20
+    """Bytes read from one file; the rest of a larger file is not scanned (reported)."""
+    max_total_bytes: int = 512 << 20
+    """Bytes read in all, about 30 s of scanning; files after the cap are not scanned (reported)."""
+    max_files: int = 100_000
+    """Files and directories opened in all; the walk stops there (reported)."""
+    sniff_bytes: int = 8192
+    """A file counts as text when its first ``sniff_bytes`` hold no NUL byte (or a UTF-16 BOM)."""
+    text_suffixes: tuple[str, ...] = (".txt", ".json", ".jsonl", ".csv", ".tsv", ".md", ".py", ".yaml")
+    """Files with these suffixes are scanned as text even when they hold NUL bytes."""
+
+
+def normalize(text: str) -> list[str]:
+    """The words of ``text``: NFKC, lower case, punctuation and underscores as spaces.
+
+    >>> normalize("What's  12+3? Say ÉTÉ_now.")
+    ['what', 's', '12', '3', 'say', 'été', 'now']
+    """
+    if text.isascii():  # the same words, four times faster
+        return text.lower().translate(_ASCII_SEPARATORS).split()
+    return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
+
+
+def _value(word: str, flag: int) -> int:
+    """A random 64-bit value per word (never 0, the value of unknown words); bit 0 flags answer words."""
+    v = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+    return (v & ~1) | flag or 2
+
+
+class _Index:
+    """The test side: hashed phrases and the items each stands for.
+
+    Stream 0 is every word of the scanned text (n-grams, short questions, ids); stream 1 keeps
+    only the words that occur in answers, so that answers separated by other words (keys,
+    numbering by letters) still form a run.
+    """
+
+    def __init__(self, items: Sequence[Item], cfg: ContaminationConfig) -> None:
+        self.items, n = items, len(items)
+        # questions without template lines (an instruction every item ends with)
+        questions = [_lines(it) for it in items]
+        cut = max(3, cfg.boilerplate_share * len(set(questions)))  # in this many questions: template
+        line_df = Counter(line for q in set(questions) for line in set(q))
+        template = {line for line, k in line_df.items() if k >= cut}
+        words = [_strip(q, template) for q in questions]
+        answers = [tuple(normalize(it.answer)) for it in items]
+        targets = [tuple(normalize(it.target)) for it in items]
+        ids = [tuple(normalize(it.id)) for it in items]
+        answer_words = {w for seq in (answers, targets) for a in seq for w in a}
+        vocab = answer_words | {w for seq in (words, ids) for a in seq for w in a}
+        self.vocab = {w: _value(w, int(w in answer_words)) for w in vocab}
+        # long items: their n-grams but template ones; short items: the whole question; ids
+        self.keys: dict[tuple[int, int, int], int] = {}  # (stream, length, hash) -> key id
+        entries: list[tuple[int, int, int]] = []  # (key id, item, kind)
+        self.ngram_total = np.zeros(n, np.int64)
+        self.unscannable = 0
+        grams = [{tuple(w[i : i + cfg.ngram]) for i in range(len(w) - cfg.ngram + 1)} for w in words]
+        first = {tuple(w): i for i, w in enumerate(words)}
+        gram_df = Counter(g for i in first.values() for g in grams[i])
+        for i, w in enumerate(words):
+            if len(w) >= cfg.long_words:
+                kept = [g for g in grams[i] if gram_df[g] < cut]
+                self.ngram_total[i] = len(kept)
+                entries += [(self._key(0, g), i, _NGRAM) for g in kept]
+            elif len(w) >= cfg.min_short_words:
+                entries.append((self._key(0, w), i, _QUESTION))
+            else:
+                self.unscannable += 1
+            if len(ids[i]) >= 2 and re.search(r"[^\W\d_]", items[i].id) and re.search(r"\d", items[i].id):
+                entries.append((self._key(0, ids[i]), i, _ID))
+        # answers only: runs of consecutive answers, and of reference replies when they differ
+        for seq in (answers, targets) if targets != answers and any(targets) else (answers,):
+            entries += self._runs(seq, cfg.answer_bits)
+        e = np.array(entries or [(0, 0, 0)], np.int64).reshape(-1, 3)[: len(entries)]
+        self.e_key, self.e_item, self.e_kind = e[:, 0], e[:, 1], e[:, 2]
+        self.tables = [_Table({k: v for k, v in self.keys.items() if k[0] == s}) for s in (0, 1)]
+
+    def _key(self, stream: int, words: Sequence[str]) -> int:
+        h = 0
+        for w in words:  # the polynomial hash that _Table.lookup computes for every window
+            h = (h * _B + self.vocab[w]) % _MOD
+        return self.keys.setdefault((stream, len(words), h), len(self.keys))
+
+    def _runs(self, seq: list[tuple[str, ...]], bits_needed: float) -> list[tuple[int, int, int]]:
+        """Windows over the answers in split order, each as long as ``bits_needed`` bits need."""
+        counts = Counter(seq)
+        bits = sum(math.log2(len(seq) / counts[a]) for a in seq)
+        flat = [(w, i) for i, a in enumerate(seq) for w in a]
+        if bits <= 0 or not flat:
+            return []
+        size = max(4, math.ceil(bits_needed * len(flat) / bits))
+        starts = np.cumsum([0] + [len(a) for a in seq])  # item i has words starts[i]:starts[i + 1]
+        out = []
+        for s in range(len(flat) - size + 1):
+            first = int(np.searchsorted(starts[:-1], s))
+            last = int(np.searchsorted(starts[1:], s + size, side="right"))
+            key = self._key(1, [w for w, _ in flat[s : s + size]])
+            out += [(key, i, _ANSWERS) for i in range(first, last) if seq[i]]
+        return out
+
+
+def _lines(item: Item) -> tuple[tuple[str, ...], ...]:
+    """The normalized lines of an item's question (its user turns)."""
+    text = "\n".join(m.get("content", "") for m in item.messages if m.get("role") == "user")
+    return tuple(t for t in (tuple(normalize(line)) for line in text.split("\n")) if t)
+
+
+def _strip(lines: tuple[tuple[str, ...], ...], template: set[tuple[str, ...]]) -> list[str]:
+    """The question's words without template lines at its start and end."""
+    lo, hi = 0, len(lines)
+    while lo < hi and lines[lo] in template:
+        lo += 1
+    while hi > lo and lines[hi - 1] in template:
+        hi -= 1
+    return [w for line in lines[lo:hi] for w in line]
+
+
+class _Table:
+    """Sorted hashes per phrase length, with a bitmap that rejects most windows cheaply."""
+
+    def __init__(self, keys: dict[tuple[int, int, int], int]) -> None:
+        self.by_len: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.uint64]] = {}
+        for length in sorted({k[1] for k in keys}):
+            pairs = sorted((h, kid) for (_, L, h), kid in keys.items() if L == length)
+            hashes = np.array([h for h, _ in pairs], np.uint64)
+            bits = max(10, math.ceil(math.log2(64 * len(pairs))))
+            shift = np.uint64(64 - bits)
+            bitmap = np.zeros(1 << bits, bool)
+            bitmap[hashes >> shift] = True
+            self.by_len[length] = (hashes, np.array([k for _, k in pairs], np.int64), bitmap, shift)
+        self.longest = max(self.by_len, default=1)
+
+    def lookup(self, x: np.ndarray, pw: np.ndarray, ipw: np.ndarray) -> list[np.ndarray]:
+        """Key ids of the phrases found among the windows of ``x``.
+
+        With ``g[i] = sum(x[j] / B**j for j < i)`` (modulo 2**64, B odd so invertible), the
+        window ``x[s:s + L]`` hashes to ``(g[s + L] - g[s]) * B**(s + L - 1)``: the value
+        ``_Index._key`` computes, for every window of a length at once.
+        """
+        n = len(x)
+        g = np.zeros(n + 1, np.uint64)
+        np.cumsum(x * ipw[:n], out=g[1:])
+        found = []
+        for length, (hashes, kids, bitmap, shift) in self.by_len.items():
+            if n < length:
+                break
+            h = (g[length:] - g[: n - length + 1]) * pw[length - 1 : n]
+            cand = h[bitmap[h >> shift]]
+            pos = np.minimum(np.searchsorted(hashes, cand), len(hashes) - 1)
+            found.append(kids[pos[hashes[pos] == cand]])
+        return found
+
+
+class _Stream:
+    """Word values of one file, looked up block by block with an overlap across blocks."""
+
+    def __init__(self, index: _Index, block_words: int) -> None:
+        self.index = index
+        size = block_words + max(t.longest for t in index.tables) + 1
+        one = np.ones(1, np.uint64)  # powers of B and of its inverse, wrapping modulo 2**64
+        self.pw = np.concatenate([one, np.cumprod(np.full(size - 1, _B, np.uint64))])
+        self.ipw = np.concatenate([one, np.cumprod(np.full(size - 1, pow(_B, -1, _MOD), np.uint64))])
+        self.block_words = block_words
+        self.start_file()
+
+    def start_file(self) -> None:
+        self.carry = [np.zeros(0, np.uint64), np.zeros(0, np.uint64)]
+        self.found: list[np.ndarray] = []
+
+    def feed(self, text: str) -> None:
+        words = normalize(text)
+        values = np.fromiter(map(self.index.vocab.get, words, repeat(0)), np.uint64, len(words))
+        for lo in range(0, len(values), self.block_words):
+            x = values[lo : lo + self.block_words]
+            for s, part in enumerate((x, x[(x & np.uint64(1)) == 1])):
+                table = self.index.tables[s]
+                xs = np.concatenate([self.carry[s], part])
+                self.found += table.lookup(xs, self.pw, self.ipw)
+                self.carry[s] = xs[len(xs) - table.longest + 1 :] if table.longest > 1 else xs[:0]
+
+    def end_file(self) -> np.ndarray:
+        return np.unique(np.concatenate(self.found)) if self.found else np.zeros(0, np.int64)
+
+
+def scan_contamination(
+    paths: Sequence[Path], test_items: Sequence[Item], config: ContaminationConfig = ContaminationConfig()
+) -> Verdict:
+    """Scan the text files under ``paths`` for the test items; fail when ``min_items`` match.
+
+    Args:
+        paths: Files or directories (walked without following links), read in this order
+            until ``max_total_bytes``: put the data passed to ``train`` before the workspace.
+        test_items: The hidden test split.
+        config: Thresholds and caps.
+
+    Returns:
+        A ``"contamination"`` verdict whose evidence names the matched items (the first 20),
+        how and in which files each matched, and what was scanned, skipped and capped.
+    """
+    matched, evidence = find_test_items(paths, test_items, config)
+    passed = len(matched) < min(config.min_items, max(len(test_items), 1))
+    reason = "" if passed else f"{len(matched)} of {len(test_items)} test items occur in the scanned files."
+    return Verdict("contamination", passed, reason, evidence)
+
+
+def find_test_items(
+    paths: Sequence[Path], test_items: Sequence[Item], config: ContaminationConfig = ContaminationConfig()
+) -> tuple[list[int], dict[str, Any]]:
+    """Indices of all the test items found under ``paths`` (split order), and the scan's evidence."""
+    t0 = time.monotonic()
+    index = _Index(test_items, config)
+    stream = _Stream(index, _BLOCK_WORDS)
+    log = ReadLog()
+    per_file: list[tuple[str, np.ndarray]] = []
+    caps = {k: getattr(config, k) for k in ("max_files", "max_file_bytes", "max_total_bytes", "sniff_bytes")}
+    for name, texts in read_texts(paths, log, text_suffixes=config.text_suffixes, **caps):
+        stream.start_file()
+        for text in texts:
+            stream.feed(text)
+        found = stream.end_file()
+        if len(found):
+            per_file.append((name, found))
+    hit = np.zeros(len(index.keys), bool)
+    for _, found in per_file:
+        hit[found] = True
+    share, kind = _scores(index, hit)
+    matched = np.flatnonzero((kind >= 0) | (share >= config.overlap))
+    shown = matched[:20]
+    where: dict[int, list[tuple[float, str]]] = {int(i): [] for i in shown}
+    for name, found in per_file:  # where each shown item occurs, file by file
+        file_hit = np.zeros_like(hit)
+        file_hit[found] = True
+        file_share, file_kind = _scores(index, file_hit, np.isin(index.e_item, shown))
+        file_share[file_kind >= 0] = 1.0
+        for i in shown[file_share[shown] > 0]:
+            where[int(i)].append((round(float(file_share[i]), 3), name))
+    items = [
+        {
+            "id": test_items[i].id,
+            "how": _HOW[max(int(kind[i]), _NGRAM)],
+            "overlap": 1.0 if kind[i] >= 0 else round(float(share[i]), 3),
+            "files": [{"file": f, "overlap": s} for s, f in sorted(where[int(i)], reverse=True)[:3]],
+        }
+        for i in shown
+    ]
+    evidence = {
+        "matched": len(matched),
+        "min_items": config.min_items,
+        "items": items,
+        "test_items": len(test_items),
+        "unscannable_items": index.unscannable,
+        **log.evidence(),
+        "seconds": round(time.monotonic() - t0, 3),
+    }
+    return matched.tolist(), evidence
+
+
+def _scores(index: _Index, hit: np.ndarray, sel: Any = True) -> tuple[np.ndarray, np.ndarray]:
+    """Per item: the share of its n-grams among the ``hit`` keys, and the kind of exact phrase
+    (question, id, answer run) hit, -1 for none; ``sel`` limits the entries counted."""
+    on = hit[index.e_key] & sel
+    n = len(index.items)
+    share = np.bincount(index.e_item[on & (index.e_kind == _NGRAM)], minlength=n) / np.maximum(
+        index.ngram_total, 1
+    )
+    kind = np.full(n, -1)
+    exact = on & (index.e_kind != _NGRAM)
+    kind[index.e_item[exact]] = index.e_kind[exact]
+    return share, kind
