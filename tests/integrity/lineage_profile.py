@@ -44,17 +44,13 @@ def train_data(benchmark: str, steps: int, batch_size: int, seed: int, out: Path
     return path
 
 
-def sft(
-    base: Path, out: Path, benchmark: str, steps: int, lr: float, weight_decay: float = 0.0, seed: int = 0
-):
-    """Full fine-tune with the reference recipe (``ptb_env.training.sft``)."""
+def sft(base: Path, out: Path, benchmark: str, steps: int, lr: float, weight_decay: float = 0.0, **kw):
+    """Full fine-tune with the reference recipe (``ptb_env.training.sft``); ``kw``: more ``SFTConfig``."""
     from ptb_env.training.sft import SFTConfig, train_sft
 
+    cfg = SFTConfig(learning_rate=lr, max_steps=steps, weight_decay=weight_decay, **kw)
     with tempfile.TemporaryDirectory() as tmp:
-        data = train_data(benchmark, steps, 32, seed, Path(tmp))
-        cfg = SFTConfig(
-            learning_rate=lr, max_steps=steps, batch_size=32, weight_decay=weight_decay, seed=seed
-        )
+        data = train_data(benchmark, steps, cfg.batch_size, cfg.seed, Path(tmp))
         return train_sft(base, data, out, cfg, progress=False)
 
 
@@ -101,7 +97,7 @@ def lora(base: Path, out: Path, benchmark: str, steps: int, lr: float, rank: int
     merged = model.merge_and_unload()
     merged.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
-    return {"steps": steps, "final_loss": round(float(loss), 4)}
+    return {"steps": steps, "final_loss": round(float(loss.detach()), 4)}
 
 
 def tiny_build(
@@ -226,10 +222,11 @@ CASES: dict[str, tuple[str, str, dict, str | None]] = {
         "scratch seed-1 x300 (base vocab)",
     ),
     "sft arith 5e-3 x2000": ("pass", "sft", {"benchmark": "tiny-arith", "steps": 2000, "lr": 5e-3}, None),
-    "sft facts 5e-3 x3200 wd0.1": (
+    "sft arith 5e-3 x3200": ("pass", "sft", {"benchmark": "tiny-arith", "steps": 3200, "lr": 5e-3}, None),
+    "sft tools 5e-3 x3200 wd0.1": (
         "pass",
         "sft",
-        {"benchmark": "tiny-facts", "steps": 3200, "lr": 5e-3, "weight_decay": 0.1},
+        {"benchmark": "tiny-tools", "steps": 3200, "lr": 5e-3, "weight_decay": 0.1},
         None,
     ),
 }

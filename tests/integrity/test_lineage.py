@@ -41,7 +41,7 @@ def summary(v):
 @pytest.fixture(scope="session")
 def fine_tune(tmp_path_factory):
     out = tmp_path_factory.mktemp("lineage") / "sft"
-    profile.sft(BASE, out, "tiny-arith", steps=12, lr=5e-3)
+    profile.sft(BASE, out, "tiny-arith", steps=10, lr=5e-3, batch_size=8)
     return out
 
 
