@@ -18,11 +18,14 @@ The env composes the parts and decides little itself:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
 import reprlib
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,6 +54,18 @@ _SHORT_REPR = reprlib.Repr()
 _SHORT_REPR.maxlevel, _SHORT_REPR.maxstring, _SHORT_REPR.maxother = 6, TRAJECTORY_CHARS, 200
 
 
+_FORKED_WITH_TORCH = False
+"""Whether this process was forked from one that had loaded torch (see ``_host_threads``)."""
+
+
+def _note_fork() -> None:
+    global _FORKED_WITH_TORCH
+    _FORKED_WITH_TORCH = _FORKED_WITH_TORCH or "torch" in sys.modules
+
+
+os.register_at_fork(after_in_child=_note_fork)
+
+
 def default_workspace_root() -> Path:
     """Where workspaces go by default: ``$PTB_ENV_WORKSPACES`` or ``<tmp>/ptb_env-<uid>``."""
     env = os.environ.get("PTB_ENV_WORKSPACES")
@@ -67,7 +82,8 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         max_dev_evals: ``evaluate`` calls per episode (default: the task's).
         sandbox: ``"bwrap"`` (isolated, the default) or ``"none"`` (trusted local use only).
         sandbox_config: Limits and isolation of the agent's sandbox (default: the task's network
-            and memory settings, the rest ``SandboxConfig``'s defaults).
+            and memory settings, the rest ``SandboxConfig``'s defaults). Its ``cpus`` also sizes
+            torch's thread pool while this process scores models (base, dev, grading).
         workspace_root: Parent directory of the workspaces.
         keep_workspace: Keep each episode's workspace on disk after it ends.
         score_cache_dir: Directory of the score cache (default ``<cache>/scores``).
@@ -161,7 +177,8 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         """
         super().reset(seed=seed)
         self._teardown()
-        self._base_score = self.grader.base_score("test")
+        with self._host_threads():
+            self._base_score = self.grader.base_score("test")
         dev = self.grader.benchmark.split_path("dev")
         visible = {f"{self.task.benchmark}-dev.jsonl": dev} if dev is not None and dev.is_file() else {}
         self._workspace = Workspace.create(
@@ -182,7 +199,8 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         workspace = self._workspace
 
         def score_dev(rel: str, limit: int) -> tuple[float, int, float]:
-            value, _ = self.grader.score_workspace(workspace, rel, "dev", limit)
+            with self._host_threads():
+                value, _ = self.grader.score_workspace(workspace, rel, "dev", limit)
             return float(value["score"]), int(value["n"]), float(value["seconds"])
 
         budget.reset()
@@ -261,12 +279,13 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         """Grade the episode into ``info``; returns the terminal reward."""
         shaping_out = -self.dev_shaping * (0.0 if math.isnan(ctx.dev.best) else ctx.dev.best)
         try:
-            grade = self.grader.grade(
-                ctx.workspace,
-                ctx.sandbox.close,
-                scan_paths=[ctx.workspace.control_dir / SNAPSHOT_DIR],
-                trajectory=self._trajectory,
-            )
+            with self._host_threads():
+                grade = self.grader.grade(
+                    ctx.workspace,
+                    ctx.sandbox.close,
+                    scan_paths=[ctx.workspace.control_dir / SNAPSHOT_DIR],
+                    trajectory=self._trajectory,
+                )
         except GraderError as err:
             if self.on_grader_error == "raise":
                 raise
@@ -277,6 +296,29 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         if self.reward_mode == "normalized" and grade.status == "ok" and grade.base_score < 1.0:
             reward = grade.reward / (1.0 - grade.base_score)
         return reward + shaping_out
+
+    @contextlib.contextmanager
+    def _host_threads(self) -> Iterator[None]:
+        """Size torch's threads while this process scores a model.
+
+        Forked from a process that had loaded torch (``AsyncVectorEnv``'s default ``fork``
+        context under a torch-using parent): 1 thread, for good, since GNU OpenMP deadlocks
+        in a forked child's first multi-threaded region. Else ``ceil(sandbox_config.cpus)``
+        threads when that is set (restored after), else torch's own setting.
+        """
+        cpus = self.sandbox_config.cpus if self.sandbox_config is not None else None
+        if not _FORKED_WITH_TORCH and cpus is None:
+            yield
+            return
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(1 if _FORKED_WITH_TORCH else max(1, math.ceil(cpus or 1)))
+        try:
+            yield
+        finally:
+            if not _FORKED_WITH_TORCH:
+                torch.set_num_threads(before)
 
     @staticmethod
     def _grade_info(grade: Grade) -> dict[str, Any]:

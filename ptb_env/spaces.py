@@ -21,11 +21,20 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+import multiprocessing as mp
+from collections.abc import Callable, Mapping, Sequence
+from copy import deepcopy
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.vector.utils import (
+    batch_space,
+    create_shared_memory,
+    read_from_shared_memory,
+    write_to_shared_memory,
+)
 
 MAX_ACTION_CHARS = 1_000_000
 """Longest accepted action (JSON text or the sum of string arguments)."""
@@ -67,20 +76,27 @@ class AnyText(spaces.Text):
 
 
 class MaybeScore(spaces.Box):
-    """A score in ``[low, high]``, or NaN meaning "none yet" (a 0-d float64 array)."""
+    """A score in ``[low, high]``, or NaN meaning "none yet" (a float64 array, 0-d by default).
 
-    def __init__(self, low: float = 0.0, high: float = 1.0, seed: int | None = None) -> None:
-        super().__init__(low=low, high=high, shape=(), dtype=np.float64, seed=seed)
+    ``shape`` is for batches: a vector env's observation space holds ``shape=(num_envs,)``.
+    """
+
+    def __init__(
+        self, low: float = 0.0, high: float = 1.0, seed: int | None = None, shape: tuple[int, ...] = ()
+    ) -> None:
+        super().__init__(low=low, high=high, shape=shape, dtype=np.float64, seed=seed)
 
     def contains(self, x: Any) -> bool:
         if isinstance(x, (float, int)):
             x = np.asarray(x, dtype=np.float64)
-        if not isinstance(x, np.ndarray) or x.shape != () or x.dtype != np.float64:
+        if not isinstance(x, np.ndarray) or x.shape != self.shape or x.dtype != np.float64:
             return False
-        return bool(np.isnan(x)) or bool(self.low <= x <= self.high)
+        with np.errstate(invalid="ignore"):
+            return bool(np.all(np.isnan(x) | ((self.low <= x) & (x <= self.high))))
 
     def __repr__(self) -> str:
-        return f"MaybeScore({float(self.low)}, {float(self.high)})"
+        shape = f", shape={self.shape}" if self.shape else ""
+        return f"MaybeScore({float(self.low.min())}, {float(self.high.max())}{shape})"
 
 
 def _show(value: Any) -> str:
@@ -262,3 +278,83 @@ class ToolCallSpace(spaces.Space[dict]):
 
     def __eq__(self, other: Any) -> bool:
         return isinstance(other, ToolCallSpace) and other.schemas == self.schemas
+
+
+# -- vector envs ----------------------------------------------------------------
+# ``gymnasium.vector`` batches spaces and moves observations through shared memory with
+# single-dispatch functions. Gymnasium's ``Text`` versions store character indices of the
+# charset (shell output is not limited to one), and ``AsyncVectorEnv`` reads the shared
+# buffer once, at construction, which freezes immutable ``str`` values. AnyText stores
+# unicode code points behind a length (one int32 row of ``1 + max_length`` per env) and reads
+# them as a live :class:`SharedTexts` view, which the vector env's copy turns into a tuple.
+# The action space needs nothing: gymnasium batches any other space as a ``Tuple`` of
+# copies, so a batched action is a tuple (or list) of per-env tool calls.
+
+
+@batch_space.register(MaybeScore)
+def _batch_maybe_score(space: MaybeScore, n: int = 1) -> MaybeScore:
+    return MaybeScore(
+        float(space.low.min()),
+        float(space.high.max()),
+        seed=deepcopy(space.np_random),
+        shape=(n, *space.shape),
+    )
+
+
+class SharedTexts(Sequence[str]):
+    """The texts of ``n`` envs in a shared int32 buffer, read on access (a live view).
+
+    ``copy.deepcopy`` and pickling give a plain ``tuple`` of ``str`` (what
+    ``AsyncVectorEnv(copy=True)``, the default, returns to the user).
+    """
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return tuple(self)[i]
+        row = self._rows[i]
+        return row[1 : 1 + row[0]].tobytes().decode("utf-32-le", "surrogatepass")
+
+    def __deepcopy__(self, memo: dict) -> tuple[str, ...]:
+        return tuple(self)
+
+    def __reduce__(self) -> tuple[type, tuple[tuple[str, ...]]]:
+        return tuple, (tuple(self),)
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, (tuple, list, SharedTexts)) and tuple(self) == tuple(other)
+
+    def __repr__(self) -> str:
+        return f"SharedTexts{tuple(self)!r}"
+
+
+def _anytext_rows(space: AnyText, shared_memory: Any) -> np.ndarray:
+    return np.frombuffer(shared_memory.get_obj(), dtype=np.int32).reshape((-1, space.max_length + 1))
+
+
+@create_shared_memory.register(AnyText)
+def _anytext_shared_memory(space: AnyText, n: int = 1, ctx: ModuleType = mp) -> Any:
+    return ctx.Array(np.dtype(np.int32).char, n * (space.max_length + 1))
+
+
+@read_from_shared_memory.register(AnyText)
+def _anytext_read(space: AnyText, shared_memory: Any, n: int = 1) -> SharedTexts:
+    return SharedTexts(_anytext_rows(space, shared_memory)[:n])
+
+
+@write_to_shared_memory.register(AnyText)
+def _anytext_write(space: AnyText, index: int, value: str, shared_memory: Any) -> None:
+    if not space.contains(value):
+        raise ValueError(
+            f"Expect a str of at most {space.max_length:,} characters for {space}, actually got "
+            f"{type(value).__name__} {_show(value)}."
+        )
+    codes = np.frombuffer(value.encode("utf-32-le", "surrogatepass"), dtype=np.int32)
+    row = _anytext_rows(space, shared_memory)[index]
+    row[0] = len(codes)
+    row[1 : 1 + len(codes)] = codes
