@@ -1,7 +1,7 @@
 """Baseline agents for PostTrain-v0 (installed as ``ptb_agents``, never as ``agents``).
 
 >>> sorted(AGENTS)
-['noop', 'random', 'scripted-sft']
+['llm', 'noop', 'random', 'scripted-sft', 'search']
 """
 
 from __future__ import annotations
@@ -14,8 +14,23 @@ from ptb_agents.base import Agent, EpisodeResult, run_episode
 from ptb_agents.noop import NoopAgent
 from ptb_agents.random_agent import RandomAgent
 from ptb_agents.scripted_sft import ScriptedSFTAgent, ScriptedSFTArgs
+from ptb_agents.search import Arm, SearchAgent, SearchArgs
 
-AGENTS = {"noop": NoopAgent, "random": RandomAgent, "scripted-sft": ScriptedSFTAgent}
+
+def _llm_agent(**kwargs: Any) -> Agent:
+    """The LLM agent, imported on use (it needs the `openai` client: the `llm` extra)."""
+    from ptb_agents.llm import LLMAgent, LLMArgs
+
+    return LLMAgent(LLMArgs(**kwargs))
+
+
+AGENTS = {
+    "llm": _llm_agent,
+    "noop": NoopAgent,
+    "random": RandomAgent,
+    "scripted-sft": ScriptedSFTAgent,
+    "search": SearchAgent,
+}
 
 
 def make_agent(name: str, env: gym.Env, **kwargs: Any) -> Agent:
@@ -32,6 +47,6 @@ def make_agent(name: str, env: gym.Env, **kwargs: Any) -> Agent:
 
 
 __all__ = [
-    "AGENTS", "Agent", "EpisodeResult", "NoopAgent", "RandomAgent", "ScriptedSFTAgent",
-    "ScriptedSFTArgs", "make_agent", "run_episode",
+    "AGENTS", "Agent", "Arm", "EpisodeResult", "NoopAgent", "RandomAgent", "ScriptedSFTAgent",
+    "ScriptedSFTArgs", "SearchAgent", "SearchArgs", "make_agent", "run_episode",
 ]  # fmt: skip

@@ -11,13 +11,18 @@ import gymnasium as gym
 
 
 class Agent(Protocol):
-    """What ``run_episode`` drives: ``reset`` once per episode, then ``act`` until it ends."""
+    """What ``run_episode`` drives: ``reset`` once per episode, then ``act`` until it ends.
+
+    ``act`` gets the observation and the ``info`` of the step that produced it (at the
+    first call, the reset's ``info``: task card, tool schemas, base score) and returns a
+    tool call, as a dict or a JSON string.
+    """
 
     name: str
 
     def reset(self, obs: dict[str, Any], info: dict[str, Any], seed: int | None) -> None: ...
 
-    def act(self, obs: dict[str, Any]) -> dict[str, Any] | str: ...
+    def act(self, obs: dict[str, Any], info: dict[str, Any]) -> dict[str, Any] | str: ...
 
 
 @dataclass
@@ -51,7 +56,7 @@ def run_episode(
     agent.reset(obs, info, seed)
     reward, steps, terminated, truncated = 0.0, 0, False, False
     while not (terminated or truncated):
-        action = agent.act(obs)
+        action = agent.act(obs, info)
         obs, r, terminated, truncated, info = env.step(action)
         reward += r
         steps += 1

@@ -16,5 +16,5 @@ class NoopAgent:
             {"tool": "submit", "args": {}},
         ]
 
-    def act(self, obs: dict[str, Any]) -> dict[str, Any]:
+    def act(self, obs: dict[str, Any], info: dict[str, Any] | None = None) -> dict[str, Any]:
         return self._actions.pop(0) if self._actions else {"tool": "submit", "args": {}}

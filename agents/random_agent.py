@@ -18,5 +18,5 @@ class RandomAgent:
     def reset(self, obs: dict[str, Any], info: dict[str, Any], seed: int | None) -> None:
         self.space.seed(seed)
 
-    def act(self, obs: dict[str, Any]) -> dict[str, Any]:
+    def act(self, obs: dict[str, Any], info: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.space.sample()

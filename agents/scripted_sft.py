@@ -7,13 +7,17 @@ rest, and generates one epoch of examples for those steps.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
-STARTUP_S = 12.0
-"""Seconds the training job spends starting (Python, torch, model load) before its clock runs."""
+from ptb_agents.steps import (
+    STARTUP_S,
+    Plan,
+    PlanAgent,
+    evaluate,
+    generate_data,
+    seconds_left,
+    train_and_wait,
+)
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ class ScriptedSFTArgs:
     """Train exactly this many steps (time permitting) instead of fitting the steps to the budget."""
 
 
-class ScriptedSFTAgent:
+class ScriptedSFTAgent(PlanAgent):
     """A fixed plan, driven by observations: data → train → wait → evaluate → submit."""
 
     name = "scripted-sft"
@@ -44,33 +48,14 @@ class ScriptedSFTAgent:
     def __init__(self, args: ScriptedSFTArgs = ScriptedSFTArgs()) -> None:
         self.args = args
 
-    def reset(self, obs: dict[str, Any], info: dict[str, Any], seed: int | None) -> None:
-        self.benchmark = info["task"] if "/" not in info["task"] else info["task"].split("/")[0]
-        self.seed = 0 if seed is None else int(seed)
-        self._plan = self._steps()
-        self._obs = obs
-        next(self._plan)
-
-    def act(self, obs: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return self._plan.send(obs)
-        except StopIteration:
-            return {"tool": "submit", "args": {}}
-
-    def _steps(self) -> Iterator[dict[str, Any]]:
+    def _steps(self) -> Plan:
         a = self.args
         obs = yield  # primed by reset
-        left = float(obs["budget"]["seconds_left"])
-        train_s = max(10.0, (left if left != float("inf") else 300.0) - a.reserve_s - STARTUP_S)
+        train_s = max(10.0, seconds_left(obs) - a.reserve_s - STARTUP_S)
         steps = a.max_steps or max(10, int(a.steps_per_second * train_s))
         n = min(a.max_examples, steps * a.batch_size)
-        gen = (
-            f"python -m ptb_env.benchmarks.generate {self.benchmark} --n {n} --seed {self.seed} "
-            "--out data/train.jsonl"
-        )
-        obs = yield {"tool": "bash", "args": {"command": gen}}
-        left = float(obs["budget"]["seconds_left"])
-        max_seconds = max(5.0, (left if left != float("inf") else 300.0) - a.reserve_s - STARTUP_S)
+        obs = yield from generate_data(self.benchmark, n, self.seed)
+        max_seconds = max(5.0, seconds_left(obs) - a.reserve_s - STARTUP_S)
         train_args = {
             "data": "data/train.jsonl",
             "out": "final_model",
@@ -80,10 +65,6 @@ class ScriptedSFTAgent:
             "max_seconds": max_seconds,
             "seed": self.seed,
         }
-        obs = yield {"tool": "train", "args": train_args}
-        job = json.loads(obs["output"].split("wait for it with ", 1)[1])["args"]["job_id"]
-        obs = yield {"tool": "wait", "args": {"job_id": job}}
-        while "running" in obs["output"].split("\n", 1)[0]:
-            obs = yield {"tool": "wait", "args": {"job_id": job}}
-        obs = yield {"tool": "evaluate", "args": {"limit": a.dev_limit}}
+        yield from train_and_wait(train_args)
+        yield from evaluate("final_model", a.dev_limit)
         yield {"tool": "submit", "args": {}}

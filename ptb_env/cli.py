@@ -135,7 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     ls = sub.add_parser("list", help="list the registered tasks")
     ls.set_defaults(func=_list)
     run = sub.add_parser("run", help="run episodes of a baseline agent and print the rewards")
-    run.add_argument("--agent", default="scripted-sft", help="noop, random or scripted-sft")
+    run.add_argument(
+        "--agent",
+        default="scripted-sft",
+        help="noop, random, scripted-sft, search, or llm (an OpenAI-compatible endpoint: "
+        "OPENAI_BASE_URL, OPENAI_API_KEY, PTB_LLM_MODEL)",
+    )
     run.add_argument("--task", default="tiny-arith")
     run.add_argument("--seed", type=int, nargs="+", default=[0], help="one episode per seed")
     run.add_argument("--time-limit", type=float, default=None, help="seconds (default: the task's budget)")

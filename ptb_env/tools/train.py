@@ -49,6 +49,11 @@ class Train(Tool):
         ("data",),
         data=string("Training data file (JSONL chat examples).", 4096),
         out=string("Output directory (default final_model).", 4096),
+        init=string(
+            "Checkpoint directory to start from (default: the base model, base_model); pass a "
+            "previous run's `out` to continue training it.",
+            4096,
+        ),
         learning_rate=number(f"Peak learning rate (default {_D.learning_rate}).", 1e-7, 1.0),
         epochs=number(
             f"Passes over the data (default {_D.epochs}; ignored when max_steps is set).", 0.01, 100
@@ -66,6 +71,7 @@ class Train(Tool):
     def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         args = dict(args)
         data, out = args.pop("data"), inner_path(args.pop("out", "final_model"))
+        init = inner_path(args.pop("init", "base_model"))
         snapshot = self._snapshot(ctx, data)
         if isinstance(snapshot, ToolResult):
             return snapshot
@@ -76,7 +82,7 @@ class Train(Tool):
         known = {f.name for f in fields(SFTConfig)}
         flags = " ".join(f"--{k.replace('_', '-')} {v!r}" for k, v in args.items() if k in known)
         command = (
-            f"{quote(sys.executable)} -m ptb_env.training.sft --model /workspace/base_model "
+            f"{quote(sys.executable)} -m ptb_env.training.sft --model {quote(init)} "
             f"--data {quote(snapshot)} --out {quote(out)} {flags}"
         )
         job = ctx.sandbox.jobs.start(command)

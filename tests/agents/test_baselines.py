@@ -13,7 +13,7 @@ def test_agents_install_as_ptb_agents_not_agents():
     import importlib.util
 
     assert importlib.util.find_spec("ptb_agents") is not None
-    assert set(AGENTS) == {"noop", "random", "scripted-sft"}
+    assert set(AGENTS) == {"llm", "noop", "random", "scripted-sft", "search"}
 
 
 def test_unknown_agent_suggests_the_closest_name():
