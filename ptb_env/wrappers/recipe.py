@@ -5,10 +5,10 @@ Each action of the wrapper is a *macro action*, one of:
 - ``train(data, lr, steps)``: one training round with a recipe picked from a few levels
   of data amount, learning rate and optimizer steps. The wrapper generates the training
   data in the sandbox (``python -m ptb_env.benchmarks.generate``; once per data amount and
-  episode), calls the ``train`` tool and waits for the job. When the ``train`` tool takes
-  an ``init`` checkpoint and a checkpoint exists, the round continues from ``final_model/``
-  (into ``rounds/<n>/``, moved to ``final_model/`` when the job succeeds); otherwise it
-  trains from the base model into ``final_model/``.
+  episode), calls the ``train`` tool and waits for the job. When a checkpoint exists, the
+  round continues from ``final_model/`` (``train(init=final_model)`` into ``rounds/<n>/``,
+  moved to ``final_model/`` when the job succeeds); otherwise it trains from the base
+  model into ``final_model/``.
 - ``evaluate``: the ``evaluate`` tool on ``final_model/`` (dev split, ``eval_limit`` items).
 - ``submit``: the ``submit`` tool; the episode ends and is graded.
 
@@ -95,8 +95,8 @@ class RecipeConfig:
     reset seed. A fixed seed makes equal recipes give equal weights, so the score cache answers
     repeated gradings (used by the tests)."""
     continue_training: bool = True
-    """Continue from ``final_model/`` when a checkpoint exists and the ``train`` tool takes
-    ``init``; ``False``: every round trains from the base model."""
+    """Continue from ``final_model/`` when a checkpoint exists; ``False``: every round trains
+    from the base model."""
 
     def __post_init__(self) -> None:
         for name in ("data_levels", "lr_levels", "steps_levels"):
@@ -174,7 +174,6 @@ class RecipeWrapper(gym.Wrapper[np.ndarray, np.int64, dict, dict | str]):
         self.obs_names = OBS_NAMES
         self.action_space = spaces.Discrete(len(self.actions))
         self.observation_space = spaces.Box(-1.0, 1.0, shape=(len(OBS_NAMES),), dtype=np.float32)
-        self._can_continue = "init" in inner.tools["train"].parameters.get("properties", {})
         self._inner_obs: dict[str, Any] = {}
         self._done = True
 
@@ -314,7 +313,7 @@ class RecipeWrapper(gym.Wrapper[np.ndarray, np.int64, dict, dict | str]):
         return ""
 
     def _continues(self) -> bool:
-        return self.config.continue_training and self._can_continue and self._has_checkpoint()
+        return self.config.continue_training and self._has_checkpoint()
 
     # -- state ---------------------------------------------------------------
     def _budget(self, key: str) -> float:
