@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ptb_env.benchmarks import get_benchmark, list_benchmarks
+from ptb_env.benchmarks import TINY_BENCHMARKS, get_benchmark
 from ptb_env.errors import SandboxUnavailable
 from ptb_env.paths import PACKAGE_DIR, PRIVATE_DIR, PUBLIC_DATA_DIR, cache_dir
 from ptb_env.sandbox import find_bwrap
@@ -37,7 +37,7 @@ def _prompt(row: dict) -> tuple[str, ...]:
 
 # Secrets the agent must never see: real test questions and ids, text only heldout.json holds.
 SECRETS = [json.loads(HELDOUT.read_text())["_about"][:60], "test-90210-"]
-for _name in list_benchmarks():
+for _name in TINY_BENCHMARKS:
     SECRETS += [_test_rows(_name)[i]["messages"][-1]["content"].split("\n")[0] for i in (0, 250, 499)]
 
 
@@ -106,7 +106,7 @@ def py(env, code: str) -> str:
 
 # -- reading the hidden split -------------------------------------------------------------------
 def test_private_files_are_absent_at_their_host_paths(env):
-    tests = [PRIVATE_DIR / "benchmarks" / n / "test.jsonl" for n in list_benchmarks()]
+    tests = [PRIVATE_DIR / "benchmarks" / n / "test.jsonl" for n in TINY_BENCHMARKS]
     reads = "; ".join(f"test -e {p} && echo VISIBLE {p}; cat {p}" for p in [PRIVATE_DIR, HELDOUT, *tests])
     out = sh(env, f"{reads}; echo LISTING; ls -a {PACKAGE_DIR}")
     assert "VISIBLE" not in out
@@ -128,16 +128,16 @@ def test_package_import_does_not_reach_the_held_out_file(env):
 
 def test_benchmark_api_refuses_the_test_split(env):
     code = (
-        "from ptb_env.benchmarks import get_benchmark, list_benchmarks\n"
+        "from ptb_env.benchmarks import get_benchmark, TINY_BENCHMARKS\n"
         "from ptb_env.errors import SplitNotAvailable\n"
-        "for name in list_benchmarks():\n"
+        "for name in TINY_BENCHMARKS:\n"
         "    try:\n"
         "        print('LEAKED', get_benchmark(name).items('test')[0])\n"
         "    except SplitNotAvailable:\n"
         "        print('hidden', name)\n"
     )
     out = py(env, code)
-    assert out.count("hidden ") == len(list_benchmarks()) and "LEAKED" not in out
+    assert out.count("hidden ") == len(TINY_BENCHMARKS) and "LEAKED" not in out
     assert_hidden(out)
 
 
@@ -208,7 +208,7 @@ def test_build_splits_cannot_regenerate_the_test_split(env):
     assert_hidden(out)
 
 
-@pytest.mark.parametrize("name", list_benchmarks())
+@pytest.mark.parametrize("name", TINY_BENCHMARKS)
 def test_public_generator_never_reproduces_a_hidden_item(name):
     heldout = json.loads(HELDOUT.read_text())
     bench = get_benchmark(name)

@@ -27,11 +27,33 @@ def _tiny_facts() -> Benchmark:
     return TinyFacts(PUBLIC_DATA_DIR, PRIVATE_DIR)
 
 
+def _hub(path: str) -> Callable[[], Benchmark]:
+    """A factory of the real benchmark class at ``"module:Class"`` (imported when first used)."""
+
+    def factory() -> Benchmark:
+        import importlib
+
+        module, cls = path.split(":")
+        return getattr(importlib.import_module(f"ptb_env.benchmarks.{module}"), cls)()
+
+    return factory
+
+
 _REGISTRY: dict[str, Callable[[], Benchmark]] = {
     "tiny-arith": _tiny_arith,
     "tiny-tools": _tiny_tools,
     "tiny-facts": _tiny_facts,
+    # the PostTrainBench suite's benchmarks: datasets from the hub or $PTB_ENV_DATA_DIR
+    "gsm8k": _hub("gsm8k:GSM8K"),
+    "humaneval": _hub("humaneval:HumanEval"),
+    "gpqa-main": _hub("gpqa:GPQAMain"),
+    "aime2025": _hub("aime:AIME2025"),
+    "bfcl": _hub("bfcl:BFCL"),
 }
+TINY_BENCHMARKS = ("tiny-arith", "tiny-facts", "tiny-tools")
+"""The tiny world's synthetic benchmarks (generated splits, shipped hidden test files)."""
+PTB_BENCHMARKS = ("aime2025", "bfcl", "gpqa-main", "gsm8k", "humaneval")
+"""The PostTrainBench benchmarks this package reproduces (Arena-Hard and HealthBench need an LLM judge)."""
 
 
 def list_benchmarks() -> list[str]:
@@ -52,4 +74,12 @@ def get_benchmark(name: str) -> Benchmark:
     return factory()
 
 
-__all__ = ["SPLITS", "Benchmark", "Item", "get_benchmark", "list_benchmarks"]
+__all__ = [
+    "PTB_BENCHMARKS",
+    "SPLITS",
+    "TINY_BENCHMARKS",
+    "Benchmark",
+    "Item",
+    "get_benchmark",
+    "list_benchmarks",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from abc import ABC, abstractmethod
@@ -88,6 +89,8 @@ class Benchmark(ABC):
     description: str = ""
     skill: str = ""
     max_new_tokens: int = 64
+    stop: tuple[str, ...] = ()
+    """Strings that end a reply (cut after generation; EOS and the task's stop tokens end it too)."""
     splits: tuple[str, ...] = SPLITS
 
     # --- splits ---------------------------------------------------------------
@@ -122,7 +125,27 @@ class Benchmark(ABC):
         rows = read_jsonl(path)
         return [Item.from_json(r) for r in rows[:limit]]
 
+    def public_split(self, split: str) -> Path | bytes | None:
+        """A split as a file an agent may read (a path, or JSON-lines bytes), None when unavailable."""
+        path = self.split_path(split)
+        return path if path is not None and path.is_file() else None
+
+    def fingerprint(self, split: str) -> str:
+        """Hash of a split's content: part of the score-cache key.
+
+        Raises:
+            SplitNotAvailable: The split is generated or its file is not readable here.
+        """
+        path = self.split_path(split)
+        if path is None or not path.is_file():
+            raise SplitNotAvailable(f"Split {split!r} of {self.name!r} is missing at {path}.")
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
     # --- scoring --------------------------------------------------------------
+    def score_batch(self, items: list[Item], completions: list[str]) -> list[float]:
+        """Scores of many replies (override to score in parallel, e.g. executing code)."""
+        return [self.score(it, c) for it, c in zip(items, completions, strict=True)]
+
     @abstractmethod
     def extract(self, completion: str) -> Any | None:
         """The answer found in a model reply, or None when there is none."""

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from ptb_env.errors import SandboxError, SandboxUnavailable, UnenforcedLimitWarning, UnsandboxedWarning
 from ptb_env.sandbox.bwrap import find_bwrap
 from ptb_env.sandbox.config import SandboxConfig
+from ptb_env.sandbox.execute import ExecResult, run_many, run_python
 from ptb_env.sandbox.jobs import Job, JobManager, JobNotFound
 from ptb_env.sandbox.output import OUTPUT_LIMIT, truncate_middle
 from ptb_env.sandbox.session import Sandbox, SandboxKind, ShellResult
@@ -56,6 +57,7 @@ def make_sandbox(
 
 __all__ = [
     "OUTPUT_LIMIT",
+    "ExecResult",
     "Job",
     "JobManager",
     "JobNotFound",
@@ -69,5 +71,7 @@ __all__ = [
     "UnsandboxedWarning",
     "find_bwrap",
     "make_sandbox",
+    "run_many",
+    "run_python",
     "truncate_middle",
 ]

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from ptb_env.benchmarks import get_benchmark, list_benchmarks
+from ptb_env.benchmarks import TINY_BENCHMARKS, get_benchmark
 from ptb_env.benchmarks.build_splits import build
 from ptb_env.errors import BenchmarkNotFound, SplitNotAvailable
 from ptb_env.paths import PACKAGE_DIR, PRIVATE_DIR
@@ -13,7 +13,7 @@ def question(item):
     return item.messages[-1]["content"]
 
 
-@pytest.mark.parametrize("name", list_benchmarks())
+@pytest.mark.parametrize("name", TINY_BENCHMARKS)
 def test_split_sizes(name):
     bench = get_benchmark(name)
     assert len(bench.items("dev")) == 200
@@ -21,7 +21,7 @@ def test_split_sizes(name):
     assert len(bench.items("train", limit=50)) == 50
 
 
-@pytest.mark.parametrize("name", list_benchmarks())
+@pytest.mark.parametrize("name", TINY_BENCHMARKS)
 def test_test_items_never_occur_in_train_or_dev(name):
     bench = get_benchmark(name)
     test = {question(it) for it in bench.items("test")}
@@ -57,8 +57,8 @@ def test_build_splits_reproduces_the_shipped_files(tmp_path):
     private = tmp_path / "private"
     private.mkdir()
     (private / "heldout.json").write_text((PRIVATE_DIR / "heldout.json").read_text())
-    build(list_benchmarks(), data_dir=tmp_path / "data", private_dir=private)
-    for name in list_benchmarks():
+    build(TINY_BENCHMARKS, data_dir=tmp_path / "data", private_dir=private)
+    for name in TINY_BENCHMARKS:
         bench = get_benchmark(name)
         assert (tmp_path / "data" / name / "dev.jsonl").read_bytes() == bench.split_path("dev").read_bytes()
         assert (private / "benchmarks" / name / "test.jsonl").read_bytes() == bench.split_path(
