@@ -100,3 +100,27 @@ class CheckpointViolation(CheckpointError):
 
     Unlike a merely broken checkpoint (graded as the base model), it disqualifies the episode.
     """
+
+
+class ModelNotAvailable(PtbEnvError):
+    """A task's base model that is neither a local directory nor reachable on the hub (or its cache)."""
+
+
+class VLLMUnavailable(PtbEnvError, ImportError):
+    """vLLM is not installed; the message names the install command."""
+
+
+class VLLMEngineError(PtbEnvError, RuntimeError):
+    """The vLLM child failed: while starting the engine, while generating, or it ran out of time.
+
+    Attributes:
+        phase: ``"startup"`` (before the engine was ready) or ``"generate"`` (after).
+        max_tokens: the token limit of the attempt.
+        log_tail: the last lines of the child's stdout and stderr.
+    """
+
+    def __init__(self, message: str, *, phase: str, max_tokens: int, log_tail: str = "") -> None:
+        super().__init__(message)
+        self.phase = phase
+        self.max_tokens = max_tokens
+        self.log_tail = log_tail

@@ -17,11 +17,33 @@ class GenerationSettings:
         max_new_tokens: generation limit per prompt.
         batch_size: prompts per forward batch.
         stop: strings that end a completion (cut after generation; EOS ends it too).
+        stop_tokens: special tokens that end a completion like EOS (a chat template's end-of-turn
+            marker, e.g. ``<|im_end|>``); tokens the vocabulary lacks are ignored.
     """
 
     max_new_tokens: int = 64
     batch_size: int = 64
     stop: tuple[str, ...] = ()
+    stop_tokens: tuple[str, ...] = ()
+
+
+def eos_ids(model, tokenizer, stop_tokens: Sequence[str] = ()) -> list[int]:
+    """Ids that end generation: the generation config's EOS ids plus ``stop_tokens`` in the vocabulary."""
+    eos = model.generation_config.eos_token_id
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    ids = [eos] if isinstance(eos, int) else list(eos or [])
+    vocab = tokenizer.get_vocab()
+    ids += [vocab[t] for t in stop_tokens if t in vocab and vocab[t] not in ids]
+    return ids
+
+
+def new_token_limit(model, prompt_len: int, max_new_tokens: int) -> int:
+    """``max_new_tokens``, capped so that prompt and reply fit the model's context window."""
+    context = getattr(model.config, "max_position_embeddings", None)
+    if not context:
+        return max_new_tokens
+    return max(1, min(max_new_tokens, int(context) - prompt_len))
 
 
 def load(model_dir: str | Path, chat_template: str | None = None):
@@ -54,7 +76,7 @@ def render(tokenizer, prompts: Sequence[Messages]) -> list[list[int]]:
     return tokenizer(texts, add_special_tokens=False)["input_ids"]
 
 
-def _cut(text: str, stop: Sequence[str]) -> str:
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     for s in stop:
         i = text.find(s)
         if i >= 0:
@@ -69,14 +91,14 @@ def generate(
 
     Prompts are sorted by length so that each batch pads little, left-padded, and
     generated with the KV cache; a sequence ends at any EOS id of the model's
-    generation config or at a stop string.
+    generation config, at a stop token, at a stop string, or where the context window ends.
     """
     import torch
     from tqdm.auto import tqdm
 
     ids = render(tokenizer, prompts)
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-    eos = model.generation_config.eos_token_id or tokenizer.eos_token_id
+    eos = eos_ids(model, tokenizer, settings.stop_tokens)
     out: list[str] = [""] * len(ids)
     batches = [order[i : i + settings.batch_size] for i in range(0, len(order), settings.batch_size)]
     with torch.inference_mode():
@@ -84,7 +106,7 @@ def generate(
             enc = tokenizer.pad({"input_ids": [ids[i] for i in batch]}, return_tensors="pt")
             gen = model.generate(
                 **enc,
-                max_new_tokens=settings.max_new_tokens,
+                max_new_tokens=new_token_limit(model, enc["input_ids"].shape[1], settings.max_new_tokens),
                 do_sample=False,
                 eos_token_id=eos,
                 pad_token_id=tokenizer.pad_token_id,
@@ -92,5 +114,5 @@ def generate(
             )
             new = gen[:, enc["input_ids"].shape[1] :]
             for i, text in zip(batch, tokenizer.batch_decode(new, skip_special_tokens=True), strict=True):
-                out[i] = _cut(text, settings.stop)
+                out[i] = cut_at_stop(text, settings.stop)
     return out
