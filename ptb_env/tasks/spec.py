@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,8 @@ class TaskSpec:
     benchmark: str
     """Name of the benchmark in ``ptb_env.benchmarks``."""
     base_model: str
-    """Directory of the base model (an HF model directory)."""
+    """The base model: an HF model directory, or a hub model id (``"Qwen/Qwen3-1.7B-Base"``)
+    resolved by :func:`ptb_env.tasks.models.resolve_model` (local mirror, hub cache, download)."""
     title: str
     """One line for the task card."""
     goal: str
@@ -41,9 +43,37 @@ class TaskSpec:
     """``"tiny"`` or ``"ptb"`` (informational: code paths do not branch on it)."""
     hints: tuple[str, ...] = field(default_factory=tuple)
     """Extra lines for the task card (data formats, useful commands)."""
+    base_model_revision: str | None = None
+    """Hub revision of ``base_model`` (a commit pins it; ``None``: a local directory or ``main``)."""
+    chat_template: str | None = None
+    """Chat template (a jinja file) that dev evaluation and grading use, whatever the checkpoint
+    ships (``None``: the base model's own, which grading also forces)."""
+    stop_tokens: tuple[str, ...] = ()
+    """Tokens that end a reply besides the model's EOS (the template's end-of-turn marker)."""
+    gpus: int = 0
+    """GPUs the episode gets (bound into the sandbox when > 0)."""
+    dev_split: str = "dev"
+    """Split the ``evaluate`` tool scores: ``"dev"``, or ``"test"`` for the PostTrainBench-faithful
+    variant (the agent's quick checks look at a subset of the test set, as in the paper)."""
+    inference_backend: str = "transformers"
+    """Generation backend of evaluation: ``"transformers"``, ``"vllm"`` or ``"auto"`` (vLLM when it
+    is installed and a GPU is present)."""
+    card_rules: tuple[str, ...] = ()
+    """Rules of the task card beyond the common ones (e.g. the final model must run here)."""
+
+    def chat_template_text(self) -> str | None:
+        """The text of :attr:`chat_template` (``None`` when the task has none)."""
+        return Path(self.chat_template).read_text(encoding="utf-8") if self.chat_template else None
 
     def __post_init__(self) -> None:
         if not self.id or any(c.isspace() for c in self.id):
             raise ValueError(f"Task id must be a non-empty word, actually got {self.id!r}.")
+        if self.dev_split not in ("dev", "test"):
+            raise ValueError(f"Expect dev_split 'dev' or 'test', actually got {self.dev_split!r}.")
+        if self.inference_backend not in ("transformers", "vllm", "auto"):
+            raise ValueError(
+                "Expect inference_backend 'transformers', 'vllm' or 'auto', actually got "
+                f"{self.inference_backend!r}."
+            )
         if self.time_limit_s is not None and self.time_limit_s <= 0:
             raise ValueError(f"Expect time_limit_s > 0 or None, actually got {self.time_limit_s}.")

@@ -114,8 +114,12 @@ def train_sft(
     examples = load_examples(Path(data))
     tokenizer = AutoTokenizer.from_pretrained(base_model, trust_remote_code=False)
     set_seed(config.seed)
+    gpu = torch.cuda.is_available()  # the PostTrainBench suite: bf16 on the GPU; the tiny world: fp32 CPU
     model = AutoModelForCausalLM.from_pretrained(
-        base_model, trust_remote_code=False, use_safetensors=True, dtype=torch.float32
+        base_model,
+        trust_remote_code=False,
+        use_safetensors=True,
+        dtype=torch.bfloat16 if gpu else torch.float32,
     )
     rows = [tokenize_example(tokenizer, m, config.max_length) for m in examples]
     pad = tokenizer.pad_token_id
@@ -155,7 +159,8 @@ def train_sft(
         report_to="none",
         seed=config.seed,
         data_seed=config.seed,
-        use_cpu=True,
+        use_cpu=not gpu,
+        bf16=gpu,
         train_sampling_strategy="group_by_length",
         remove_unused_columns=False,
         dataloader_num_workers=0,
