@@ -1,8 +1,8 @@
 """Leaderboard: aggregate episode results the way PostTrainBench does.
 
 Input: a directory of results, ``*.json`` files (one result or a list, as
-``ptb-env run --json`` writes) and ``*.jsonl`` files (one result per line), found
-recursively. A result needs ``agent``, ``task`` (``<benchmark>/<model>`` or a tiny
+``ptb-env run --json`` writes) and ``*.jsonl`` files (one result per line, or
+trajectories whose ``"type": "result"`` line is the result), found recursively. A result needs ``agent``, ``task`` (``<benchmark>/<model>`` or a tiny
 task id), ``status``, ``score`` and ``base_score``.
 
 Aggregation (PostTrainBench's rules):
@@ -61,8 +61,8 @@ def read_results(runs_dir: str | Path) -> list[dict[str, Any]]:
         except ValueError as err:
             raise ValueError(f"{path}: not JSON ({err}).") from None
         for i, row in enumerate(found):
-            if not isinstance(row, Mapping) or not any(k in row for k in REQUIRED):
-                continue  # not a result (e.g. a trajectory's step line)
+            if not isinstance(row, Mapping) or row.get("type", "result") != "result":
+                continue  # not a result: a trajectory's episode or step line
             missing = [k for k in REQUIRED if k not in row]
             if missing:
                 raise ValueError(f"{path}, result {i}: missing {', '.join(missing)}.")

@@ -64,7 +64,11 @@ def test_tiny_tasks_are_listed_but_not_weighted():
 def test_reads_json_lists_and_jsonl_and_skips_non_results(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps([run("a", "gsm8k/Qwen3-1.7B-Base", 0.5, 0.2)]))
     (tmp_path / "sub").mkdir()
-    lines = [{"step": 1, "action": "ls"}, run("b", "gsm8k/Qwen3-1.7B-Base", 0.3, 0.2)]
+    lines = [
+        {"type": "episode", "agent": "b", "task": "gsm8k/Qwen3-1.7B-Base"},
+        {"type": "step", "i": 1, "action": "ls"},
+        {"type": "result", **run("b", "gsm8k/Qwen3-1.7B-Base", 0.3, 0.2)},
+    ]
     (tmp_path / "sub" / "t.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     assert [r["agent"] for r in read_results(tmp_path)] == ["a", "b"]
 
