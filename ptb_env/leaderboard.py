@@ -2,10 +2,13 @@
 
 Input: a directory of results, ``*.json`` files (one result or a list, as
 ``ptb-env run --json`` writes) and ``*.jsonl`` files (one result per line, or
-trajectories whose ``"type": "result"`` line is the result), found recursively. A result needs ``agent``, ``task`` (``<benchmark>/<model>`` or a tiny
-task id), ``status``, ``score`` and ``base_score``.
+trajectories whose ``"type": "result"`` line is the result), found
+recursively. A result needs ``agent``, ``task`` (``<benchmark>/<model>`` or a
+tiny task id), ``status``, ``score`` and ``base_score``. The last line of a
+``*.jsonl`` file may be cut (a recording that crashed): it is ignored.
 
 Aggregation (PostTrainBench's rules):
+
 1. a run counts with its test score if its status is ``ok``; a flagged
    (``disqualified``), invalid or failed run counts as the base model's score;
 2. seeds of one cell (agent, benchmark, model) are averaged, then the cells of
@@ -54,7 +57,12 @@ def read_results(runs_dir: str | Path) -> list[dict[str, Any]]:
         try:
             text = path.read_text(encoding="utf-8")
             if path.suffix == ".jsonl":
-                found = [json.loads(line) for line in text.splitlines() if line.strip()]
+                lines = [line for line in text.splitlines() if line.strip()]
+                found = [json.loads(line) for line in lines[:-1]]
+                try:
+                    found += [json.loads(lines[-1])] if lines else []
+                except ValueError:  # the last line of a recording cut by a crash mid-write
+                    pass
             else:
                 data = json.loads(text)
                 found = data if isinstance(data, list) else [data]

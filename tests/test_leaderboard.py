@@ -70,6 +70,7 @@ def test_reads_json_lists_and_jsonl_and_skips_non_results(tmp_path):
         {"type": "result", **run("b", "gsm8k/Qwen3-1.7B-Base", 0.3, 0.2)},
     ]
     (tmp_path / "sub" / "t.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    (tmp_path / "sub" / "crashed.jsonl").write_text(json.dumps(lines[0]) + '\n{"type": "st')
     assert [r["agent"] for r in read_results(tmp_path)] == ["a", "b"]
 
 
