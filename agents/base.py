@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,24 +45,61 @@ class EpisodeResult:
     info: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
+def _budget_text(obs: dict[str, Any]) -> str:
+    """The budget left in ``obs`` as a short text (unlimited ledgers are left out)."""
+    b = obs["budget"]
+    parts = [
+        f"{value:.0f}{unit} left"
+        for key, unit in (("seconds_left", " s"), ("dev_evals_left", " dev evals"))
+        if math.isfinite(value := float(b[key]))
+    ]
+    return ", ".join(parts)
+
+
 def run_episode(
     env: gym.Env,
     agent: Agent,
     seed: int | None = None,
     on_step: Callable[[int, Any, dict[str, Any], dict[str, Any]], None] | None = None,
+    *,
+    progress: bool = False,
 ) -> EpisodeResult:
-    """Run one episode of ``agent`` in ``env``; ``on_step(i, action, obs, info)`` sees each step."""
+    """Run one episode of ``agent`` in ``env``; ``on_step(i, action, obs, info)`` sees each step.
+
+    Args:
+        env: The environment (``PostTrain-v0`` or a wrapper of it).
+        agent: The agent; ``reset`` once, then ``act`` until the episode ends.
+        seed: Seed of ``env.reset`` and of the agent.
+        on_step: Called after each step with its number, the action, observation and info.
+        progress: Show a progress bar (tqdm, on stderr, only on a terminal) over the steps, with
+            the time and dev evaluations left; its total is the step budget when it has one.
+    """
+    from tqdm.auto import tqdm
+
     t0 = time.perf_counter()
     obs, info = env.reset(seed=seed)
     agent.reset(obs, info, seed)
+    steps_left = float(obs["budget"]["steps_left"])
+    bar = tqdm(
+        total=int(steps_left) if math.isfinite(steps_left) else None,
+        desc=f"{agent.name} seed={seed}",
+        unit="step",
+        disable=None if progress else True,
+    )
+    bar.set_postfix_str(_budget_text(obs))
     reward, steps, terminated, truncated = 0.0, 0, False, False
-    while not (terminated or truncated):
-        action = agent.act(obs, info)
-        obs, r, terminated, truncated, info = env.step(action)
-        reward += r
-        steps += 1
-        if on_step is not None:
-            on_step(steps, action, obs, info)
+    try:
+        while not (terminated or truncated):
+            action = agent.act(obs, info)
+            obs, r, terminated, truncated, info = env.step(action)
+            reward += r
+            steps += 1
+            bar.set_postfix_str(_budget_text(obs), refresh=False)
+            bar.update(1)
+            if on_step is not None:
+                on_step(steps, action, obs, info)
+    finally:
+        bar.close()
     return EpisodeResult(
         agent=agent.name,
         task=env.unwrapped.task.id,

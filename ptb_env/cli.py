@@ -77,7 +77,7 @@ def _run(a: argparse.Namespace) -> int:
 
         print(f"episode: agent={a.agent} task={a.task} seed={seed}", flush=True)
         try:
-            r = run_episode(env, agent, seed=seed, on_step=on_step)
+            r = run_episode(env, agent, seed=seed, on_step=on_step, progress=a.quiet)
         finally:
             env.close()
         results.append(r)
@@ -102,6 +102,34 @@ def _run(a: argparse.Namespace) -> int:
         rows = [{k: v for k, v in vars(r).items() if k != "info"} for r in results]
         Path(a.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0
+
+
+def _batch(a: argparse.Namespace) -> int:
+    from ptb_env.distributed import grid, run_episodes, run_serial
+
+    specs = grid(a.agent, [a.task], a.seed, time_limit_s=a.time_limit, env_kwargs={"sandbox": a.sandbox})
+    if a.serial:
+        rows = run_serial(specs, num_cpus_per_episode=a.cpus_per_episode, trajectories_dir=a.trajectories)
+    else:
+        rows = run_episodes(
+            specs,
+            num_cpus_per_episode=a.cpus_per_episode or 1,
+            num_gpus_per_episode=a.gpus_per_episode,
+            max_concurrency=a.max_concurrency,
+            address=a.address,
+            trajectories_dir=a.trajectories,
+        )
+    header = ("agent", "task", "seed", "status", "base", "score", "reward", "steps", "wall s")
+    print("{:13s} {:12s} {:>4s} {:18s} {:>6s} {:>6s} {:>8s} {:>5s} {:>7s}".format(*header))
+    for r in rows:
+        print(
+            f"{r['agent']:13s} {r['task']:12s} {r['seed']!s:>4s} {r['status']:18s} {r['base_score']:6.3f} "
+            f"{r['score']:6.3f} {r['reward']:+8.4f} {r['steps']:5d} {r['seconds']:7.1f}"
+            + (f"\n    {r['reason']}" if r["status"] == "infra_error" else "")
+        )
+    if a.json:
+        Path(a.json).write_text(json.dumps(rows, indent=2) + "\n")
+    return 1 if any(r["status"] == "infra_error" for r in rows) else 0
 
 
 def _eval(a: argparse.Namespace) -> int:
@@ -144,6 +172,19 @@ def _leaderboard(a: argparse.Namespace) -> int:
     return 0
 
 
+def _report(a: argparse.Namespace) -> int:
+    from ptb_env.report import write_report
+
+    out = a.out or a.runs_dir / "report.html"
+    try:
+        write_report(a.runs_dir, out, title=a.title, progress=not a.quiet)
+    except (ValueError, ImportError) as err:
+        print(f"error: {err}")
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ptb-env", description="LLM post-training as an RL environment.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -163,6 +204,24 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--quiet", action="store_true", help="print only the results")
     run.add_argument("--json", help="also write the results to this JSON file")
     run.set_defaults(func=_run)
+    bt = sub.add_parser(
+        "batch", help="run agent x seed episodes on Ray, one actor each (or --serial); print the results"
+    )
+    bt.add_argument("--agent", nargs="+", default=["scripted-sft"], help="one or more baseline agents")
+    bt.add_argument("--task", default="tiny-arith")
+    bt.add_argument("--seed", type=int, nargs="+", default=[0], help="one episode per agent and seed")
+    bt.add_argument("--time-limit", type=float, default=None, help="seconds (default: the task's budget)")
+    bt.add_argument("--sandbox", default="bwrap", choices=["bwrap", "none"])
+    bt.add_argument("--cpus-per-episode", type=float, default=None, help="CPUs per episode (Ray default: 1)")
+    bt.add_argument("--gpus-per-episode", type=float, default=0)
+    bt.add_argument("--max-concurrency", type=int, default=None, help="episodes at once (default: what fits)")
+    bt.add_argument(
+        "--address", default=None, help='Ray cluster: "auto" or "ray://host:10001" (default: a local one)'
+    )
+    bt.add_argument("--serial", action="store_true", help="run the episodes one after another here (no Ray)")
+    bt.add_argument("--trajectories", default=None, help="write each episode's JSONL trajectory here")
+    bt.add_argument("--json", help="also write the result rows to this JSON file")
+    bt.set_defaults(func=_batch)
     gr = sub.add_parser("eval", help="grade a checkpoint for a task as the env would (validate, hidden test)")
     gr.add_argument("--task", default="tiny-arith")
     gr.add_argument("--model", type=Path, required=True, help="checkpoint directory")
@@ -192,6 +251,12 @@ def main(argv: list[str] | None = None) -> int:
     lb.add_argument("runs_dir", type=Path, help="directory of result files (ptb-env run --json)")
     lb.add_argument("--json", help="also write the leaderboard to this JSON file")
     lb.set_defaults(func=_leaderboard)
+    rp = sub.add_parser("report", help="HTML report of trajectories recorded with RecordTrajectory")
+    rp.add_argument("runs_dir", type=Path, help="directory of trajectory files (searched recursively)")
+    rp.add_argument("-o", "--out", type=Path, default=None, help="HTML file (default: RUNS_DIR/report.html)")
+    rp.add_argument("--title", default=None, help="page title (default: 'PostTrain runs: RUNS_DIR')")
+    rp.add_argument("--quiet", action="store_true", help="no progress bars")
+    rp.set_defaults(func=_report)
     a = parser.parse_args(argv)
     return a.func(a)
 

@@ -5,6 +5,8 @@ last message is the assistant reply. The loss covers the reply (and its end-of-t
 token) only. Output is a HF checkpoint (safetensors, tokenizer, generation config).
 
     python -m ptb_env.training.sft --model BASE_DIR --data train.jsonl --out final_model
+
+It shows the Trainer's progress bar on stderr (``--no-progress`` hides it).
 """
 
 from __future__ import annotations
@@ -197,9 +199,15 @@ def main() -> None:
             else int
         )
         parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=getattr(defaults, f.name))
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the Trainer's progress bar on stderr (default: on; it does not change training)",
+    )
     a = vars(parser.parse_args())
     config = SFTConfig(**{f.name: a[f.name] for f in fields(SFTConfig)})
-    print(json.dumps(train_sft(a["model"], a["data"], a["out"], config), indent=2))
+    print(json.dumps(train_sft(a["model"], a["data"], a["out"], config, progress=a["progress"]), indent=2))
 
 
 if __name__ == "__main__":
