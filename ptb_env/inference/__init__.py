@@ -137,8 +137,9 @@ def evaluate(
         batch_size: prompts per generation batch (transformers; vLLM schedules its own).
         chat_template: template to use instead of the checkpoint's own.
         progress: show a progress bar (transformers).
-        model, tokenizer: an already loaded pair (skips loading ``model_dir``). A loaded
-            model pins ``"auto"`` to transformers; vLLM uses only the tokenizer.
+        model: an already loaded model, passed with its ``tokenizer`` (skips loading
+            ``model_dir``). A loaded model pins ``"auto"`` to transformers.
+        tokenizer: the tokenizer of ``model``; vLLM uses only the tokenizer.
         backend: ``"transformers"``, ``"vllm"`` or ``"auto"`` (see :func:`select_backend`).
         vllm_settings: engine settings of the vLLM backend (default: per hardware).
         stop_tokens: special tokens that end a reply like EOS (the task template's end of turn).
