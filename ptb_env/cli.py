@@ -83,13 +83,8 @@ def _run(a: argparse.Namespace) -> int:
         results.append(r)
         print(f"  -> reward {r.reward:+.4f} ({r.status}{': ' + r.reason if r.reason else ''})", flush=True)
     print()
-    header = ("agent", "task", "seed", "status", "base", "score", "reward", "steps", "wall s")
-    print("{:13s} {:12s} {:>4s} {:18s} {:>6s} {:>6s} {:>8s} {:>5s} {:>7s}".format(*header))
-    for r in results:
-        print(
-            f"{r.agent:13s} {r.task:12s} {r.seed!s:>4s} {r.status:18s} {r.base_score:6.3f} {r.score:6.3f} "
-            f"{r.reward:+8.4f} {r.steps:5d} {r.seconds:7.1f}"
-        )
+    rows = [{k: v for k, v in vars(r).items() if k != "info"} for r in results]
+    _print_results(rows)
     if len(results) > 1:
         import statistics
 
@@ -99,9 +94,24 @@ def _run(a: argparse.Namespace) -> int:
             f"min {min(rewards):+.4f}, max {max(rewards):+.4f} over {len(rewards)} seeds"
         )
     if a.json:
-        rows = [{k: v for k, v in vars(r).items() if k != "info"} for r in results]
         Path(a.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0
+
+
+def _print_results(rows: list[dict]) -> None:
+    """The results table of ``run`` and ``batch`` (an infra error's reason under its row)."""
+    width = max([12, *(len(str(r["task"])) for r in rows)])
+    print(
+        f"{'agent':13s} {'task':{width}s} {'seed':>4s} {'status':18s} {'base':>6s} {'score':>6s} "
+        f"{'reward':>8s} {'steps':>5s} {'wall s':>7s}"
+    )
+    for r in rows:
+        print(
+            f"{r['agent']:13s} {r['task']:{width}s} {r['seed']!s:>4s} {r['status']:18s} "
+            f"{r['base_score']:6.3f} {r['score']:6.3f} {r['reward']:+8.4f} "
+            f"{r['steps']:5d} {r['seconds']:7.1f}"
+            + (f"\n    {r['reason']}" if r["status"] == "infra_error" else "")
+        )
 
 
 def _batch(a: argparse.Namespace) -> int:
@@ -119,14 +129,7 @@ def _batch(a: argparse.Namespace) -> int:
             address=a.address,
             trajectories_dir=a.trajectories,
         )
-    header = ("agent", "task", "seed", "status", "base", "score", "reward", "steps", "wall s")
-    print("{:13s} {:12s} {:>4s} {:18s} {:>6s} {:>6s} {:>8s} {:>5s} {:>7s}".format(*header))
-    for r in rows:
-        print(
-            f"{r['agent']:13s} {r['task']:12s} {r['seed']!s:>4s} {r['status']:18s} {r['base_score']:6.3f} "
-            f"{r['score']:6.3f} {r['reward']:+8.4f} {r['steps']:5d} {r['seconds']:7.1f}"
-            + (f"\n    {r['reason']}" if r["status"] == "infra_error" else "")
-        )
+    _print_results(rows)
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 1 if any(r["status"] == "infra_error" for r in rows) else 0

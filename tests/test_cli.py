@@ -73,3 +73,21 @@ def test_eval_grades_a_checkpoint_like_the_env(tmp_path):
     (tmp_path / "broken" / "config.json").write_text("{")
     proc = _cli("eval", "--task", "tiny-arith", "--model", str(tmp_path / "broken"))
     assert proc.returncode == 1 and "invalid checkpoint: config.json is not valid JSON" in proc.stdout
+
+
+def test_batch_report_and_leaderboard_commands_chain(tmp_path, capsys):
+    """`batch --serial` records trajectories; `report` and `leaderboard` read them back."""
+    from ptb_env.cli import main
+
+    traj, rows = tmp_path / "runs", tmp_path / "rows.json"
+    argv = ["batch", "--agent", "noop", "--seed", "0", "1", "--serial"]
+    assert main([*argv, "--trajectories", str(traj), "--json", str(rows)]) == 0
+    got = json.loads(rows.read_text())
+    assert [(r["agent"], r["seed"], r["status"]) for r in got] == [("noop", 0, "ok"), ("noop", 1, "ok")]
+    assert len(list(traj.glob("*.jsonl"))) == 2
+    assert main(["report", str(traj), "-o", str(tmp_path / "r.html"), "--quiet"]) == 0
+    html = (tmp_path / "r.html").read_text()
+    assert html.count('<article class="episode"') == 2
+    assert main(["leaderboard", str(traj)]) == 0
+    board = capsys.readouterr().out
+    assert "noop" in board and "tiny-arith" in board
