@@ -322,6 +322,9 @@ class Sandbox:
                     f"{cfg.workspace_disk_mb} MB, {cfg.workspace_max_files} entries): every process "
                     "was killed; delete files to continue"
                 )
+                # what the killed processes wrote between the check and the kill is not growth:
+                # counting it would kill the next shell, the one meant to delete files
+                used, files = self.workspace.disk_usage(max_files=cfg.workspace_max_files)
             last = (used, files)
 
     # -- the protocol -------------------------------------------------------
