@@ -120,6 +120,7 @@ class HubBenchmark(Benchmark):
     def __init__(self, data_dir: str | os.PathLike[str] | None = None) -> None:
         self.data_dir = Path(data_dir).expanduser().resolve() if data_dir is not None else default_data_dir()
         self._items: dict[str, list[Item]] = {}
+        self._fingerprints: dict[str, str] = {}
 
     # --- loading --------------------------------------------------------------
     def rows(self, split: str) -> list[dict[str, Any]]:
@@ -175,9 +176,14 @@ class HubBenchmark(Benchmark):
         return items[:n]
 
     def fingerprint(self, split: str) -> str:
-        """Hash of the split's items (prompts and answers): part of the score-cache key."""
-        rows = [it.to_json() for it in self.items(split)]
-        return hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
+        """Hash of the split's items (prompts and answers): part of the score-cache key.
+
+        Computed once per split: the items are read once, and every score-cache key asks for it.
+        """
+        if split not in self._fingerprints:
+            rows = [it.to_json() for it in self.items(split)]
+            self._fingerprints[split] = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
+        return self._fingerprints[split]
 
     def metadata(self) -> dict[str, Any]:
         meta = super().metadata()

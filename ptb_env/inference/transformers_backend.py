@@ -27,15 +27,19 @@ class GenerationSettings:
     stop_tokens: tuple[str, ...] = ()
 
 
-def eos_ids(model, tokenizer, stop_tokens: Sequence[str] = ()) -> list[int]:
-    """Ids that end generation: the generation config's EOS ids plus ``stop_tokens`` in the vocabulary."""
-    eos = model.generation_config.eos_token_id
+def end_ids(eos: int | Sequence[int] | None, tokenizer, stop_tokens: Sequence[str] = ()) -> list[int]:
+    """Ids that end generation: ``eos`` (a generation config's EOS ids; the tokenizer's EOS when
+    None) plus ``stop_tokens`` found in the vocabulary. Both backends stop on these ids."""
     if eos is None:
         eos = tokenizer.eos_token_id
-    ids = [eos] if isinstance(eos, int) else list(eos or [])
+    ids = [int(i) for i in ([eos] if isinstance(eos, int) else list(eos or []))]
     vocab = tokenizer.get_vocab()
-    ids += [vocab[t] for t in stop_tokens if t in vocab and vocab[t] not in ids]
-    return ids
+    return ids + [vocab[t] for t in stop_tokens if t in vocab and vocab[t] not in ids]
+
+
+def eos_ids(model, tokenizer, stop_tokens: Sequence[str] = ()) -> list[int]:
+    """Ids that end generation of a loaded ``model`` (see :func:`end_ids`)."""
+    return end_ids(model.generation_config.eos_token_id, tokenizer, stop_tokens)
 
 
 def new_token_limit(model, prompt_len: int, max_new_tokens: int) -> int:

@@ -239,19 +239,17 @@ def eos_token_ids(model_dir: str | Path, tokenizer, stop_tokens: Sequence[str] =
     """The ids that end a completion: the generation config's EOS ids (else the tokenizer's EOS)
     plus ``stop_tokens`` found in the vocabulary.
 
-    The transformers backend stops on the same ids (``transformers_backend.eos_ids``).
+    The transformers backend stops on the same ids (``transformers_backend.end_ids``).
     """
     from transformers import GenerationConfig
+
+    from ptb_env.inference.transformers_backend import end_ids
 
     try:
         eos = GenerationConfig.from_pretrained(model_dir).eos_token_id
     except OSError:  # no generation_config.json: transformers derives it from config.json
         eos = json.loads((Path(model_dir) / "config.json").read_text()).get("eos_token_id")
-    if eos is None:
-        eos = tokenizer.eos_token_id
-    ids = [int(i) for i in ([eos] if isinstance(eos, int) else list(eos or []))]
-    vocab = tokenizer.get_vocab()
-    return ids + [vocab[t] for t in stop_tokens if t in vocab and vocab[t] not in ids]
+    return end_ids(eos, tokenizer, stop_tokens)
 
 
 def context_window(model_dir: str | Path) -> int | None:
