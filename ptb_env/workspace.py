@@ -10,6 +10,8 @@ Layout of a workspace (the agent sees it at ``/workspace`` inside the sandbox)::
     <root>/<episode_id>.ctl/        control directory, read-only inside the sandbox
         bin/timer                   prints the time (and steps, dev evaluations) left
         budget                      the deadline and counters ``timer`` reads
+    <root>/<episode_id>.owner       the process that owns the episode (``ptb_env.owner``);
+                                    outside both mounts, so the agent never sees the host pid
 
 Creation does a constant amount of work whatever the size of the model: the
 model is linked, and only the visible files (small by contract) are copied.
@@ -21,18 +23,21 @@ the workspace may point anywhere on the host. :meth:`Workspace.resolve` and
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ptb_env.budget import Budget
 from ptb_env.errors import WorkspaceError
+from ptb_env.owner import OWNER_SUFFIX, write_owner_file
+from ptb_env.safe_fs import CopyBudget, Tree, UnsafePathError, copy_tree
 
 TASK_CARD_TEMPLATE = """\
 # Task: {title}
@@ -64,6 +69,10 @@ fi
 [ -n "$dev_evals_left" ] && echo "dev evaluations left: $dev_evals_left"
 exit 0
 """
+
+
+SNAPSHOT_DIR = "train_data"
+"""Control-directory folder of the ``train`` tool's data snapshots (scanned at grading)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,9 @@ class Workspace:
         self.control_dir = Path(control_dir)
         self.base_model_dir = Path(base_model_dir)
         self.layout = layout
+        self.agent_view: dict[str, Path] = {}
+        """``{absolute path the agent sees: host directory}``, set by the sandbox that runs the agent
+        (e.g. ``/workspace`` -> ``root``); links the agent makes are resolved through it."""
 
     @classmethod
     def create(
@@ -148,10 +160,20 @@ class Workspace:
         parent = Path(root_dir).resolve()
         parent.mkdir(parents=True, exist_ok=True)
         root, ctl = parent / episode_id, parent / f"{episode_id}.ctl"
-        try:
-            root.mkdir()
-            ctl.mkdir()
+        owner_file = parent / f"{episode_id}{OWNER_SUFFIX}"
+        made: list[Path] = []
+        try:  # the owner file first: whatever follows, a dead owner's leftovers are reclaimable
+            write_owner_file(owner_file)
+            made.append(owner_file)
+            for path in (root, ctl):
+                path.mkdir()
+                made.append(path)
         except FileExistsError as err:
+            for path in reversed(made):
+                if path == owner_file:
+                    path.unlink()
+                else:
+                    path.rmdir()
             raise WorkspaceError(
                 f"Workspace {str(root)!r} already exists; pick another episode id or remove it."
             ) from err
@@ -204,79 +226,75 @@ class Workspace:
         return self.root / self.layout.task_card
 
     @property
+    def snapshot_dir(self) -> Path:
+        """Host folder of the ``train`` tool's data snapshots (``/run/ptb/train_data`` inside, read-only)."""
+        return self.control_dir / SNAPSHOT_DIR
+
+    @property
     def timer_path(self) -> Path:
         """Host path of the ``timer`` command."""
         return self.control_dir / "bin" / "timer"
 
-    def resolve(self, rel: str | os.PathLike[str], *, allowed: Sequence[Path] = ()) -> Path:
-        """Resolve a path the agent named, refusing anything outside the workspace.
+    def tree(self) -> Tree:
+        """The workspace as an adversarial tree: its inner paths and the base model as trusted alias."""
+        inner = tuple(k for k, v in self.agent_view.items() if v == self.root)
+        aliases = {k: v for k, v in self.agent_view.items() if v != self.root}
+        aliases.setdefault(str(self.base_model_dir), self.base_model_dir)
+        return Tree(self.root, inner, aliases)
 
-        Symlinks are followed; the result must lie in the workspace or in one of
-        ``allowed`` (e.g. the base model directory).
+    def resolve(self, rel: str | os.PathLike[str]) -> str:
+        """Check that a path the agent named stays in the workspace or the base model.
 
-        Raises:
-            WorkspaceError: The path leaves the workspace or is a symlink loop.
-        """
-        path = Path(rel)
-        try:
-            full = (path if path.is_absolute() else self.root / path).resolve()
-        except (RuntimeError, OSError) as err:  # Python < 3.13 raises RuntimeError on a loop
-            raise WorkspaceError(f"Path {str(rel)!r} cannot be resolved (a symlink loop?): {err}") from None
-        for base in (self.root.resolve(), *(Path(a).resolve() for a in allowed)):
-            if full == base or full.is_relative_to(base):
-                return full
-        raise WorkspaceError(f"Path {str(rel)!r} leaves the workspace (it resolves to {str(full)!r}).")
-
-    def export(
-        self, rel: str | os.PathLike[str], dest: str | os.PathLike[str], *, max_bytes: int | None = None
-    ) -> Path:
-        """Copy a file or directory tree out of the workspace without escaping it.
-
-        Symlinks are followed only when they resolve inside the workspace or the
-        base model; anything else (a link to a host file, a FIFO, a device) is
-        refused, and so is a directory reached twice (a symlink loop). Use it to
-        take the checkpoint out for grading.
-
-        Args:
-            rel: Path in the workspace (relative or absolute).
-            dest: Destination on the host.
-            max_bytes: Refuse to copy more than this many bytes in all.
+        Links are resolved textually (``ptb_env.safe_fs``), never by the kernel.
 
         Returns:
-            ``dest``.
+            What it names: ``"file"``, ``"dir"`` or ``"other"``.
 
         Raises:
-            WorkspaceError: An entry escapes the workspace, is not a regular file, a
-                directory repeats, or the tree exceeds ``max_bytes``.
+            WorkspaceError: The path leaves the workspace, loops, or does not exist.
         """
-        budget = [float("inf") if max_bytes is None else max_bytes]
-        return self._export(rel, Path(dest), set(), budget)
-
-    def _export(self, rel: str | os.PathLike[str], dest: Path, seen: set[Path], budget: list[float]) -> Path:
-        src = self.resolve(rel, allowed=(self.base_model_dir,))
-        if src.is_dir():
-            if src in seen:
-                raise WorkspaceError(
-                    f"{str(rel)!r} leads back to a directory already copied (a symlink loop)."
-                )
-            seen.add(src)
-            dest.mkdir(parents=True, exist_ok=True)
-            for entry in sorted(os.listdir(src)):
-                self._export(src / entry, dest / entry, seen, budget)
-            return dest
-        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise WorkspaceError(f"{str(rel)!r} is not a regular file; refusing to copy it.")
-            budget[0] -= st.st_size
-            if budget[0] < 0:
-                raise WorkspaceError("The tree is larger than the copy limit; refusing to copy it.")
-            with os.fdopen(fd, "rb", closefd=False) as fin, open(dest, "wb") as fout:
-                shutil.copyfileobj(fin, fout, 1 << 20)
+            fd = self.tree().open(os.fspath(rel))
+        except OSError as err:
+            raise WorkspaceError(_why(rel, err)) from None
+        try:
+            mode = os.fstat(fd).st_mode
         finally:
             os.close(fd)
-        return dest
+        return "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
+
+    def export(
+        self,
+        rel: str | os.PathLike[str],
+        dest: str | os.PathLike[str],
+        *,
+        max_bytes: int | None = None,
+        max_file_size: float = float("inf"),
+    ) -> bool:
+        """Copy a file or directory tree out of the workspace, safe while the agent's processes run.
+
+        Every component is opened without following links (``ptb_env.safe_fs``); links are
+        resolved textually and only inside the workspace or the base model; anything that
+        is not a regular file or a directory, a directory reached twice, or a tree over
+        the caps is refused. Holes stay holes; ``max_bytes`` counts the data actually read.
+
+        Args:
+            rel: Path in the workspace (relative, or absolute as the agent sees it).
+            dest: Destination on the host (must not exist, but for a directory).
+            max_bytes: Data bytes the copy may read in all.
+            max_file_size: Largest apparent size of one file.
+
+        Returns:
+            Whether ``rel`` was a directory.
+
+        Raises:
+            WorkspaceError: Why the copy was refused (the message names only inner paths).
+        """
+        budget = CopyBudget(float("inf") if max_bytes is None else max_bytes)
+        try:
+            return copy_tree(self.tree(), os.fspath(rel), Path(dest), budget, max_file_size=max_file_size)
+        except OSError as err:
+            raise WorkspaceError(_why(rel, err)) from None
 
     # -- budget ------------------------------------------------------------
 
@@ -297,12 +315,12 @@ class Workspace:
     # -- accounting and removal -------------------------------------------
 
     def disk_usage(self, max_files: int | None = None) -> tuple[int, int]:
-        """Bytes on disk and number of entries in the workspace (symlinks not followed).
+        """Bytes on disk and number of entries of the episode: the workspace and the data snapshots.
 
-        Args:
+        Symlinks are not followed. Args:
             max_files: Stop counting past this many entries (the walk stays bounded).
         """
-        total, count, stack = 0, 0, [str(self.root)]
+        total, count, stack = 0, 0, [str(self.root), str(self.snapshot_dir)]
         while stack:
             try:
                 it = os.scandir(stack.pop())
@@ -322,8 +340,13 @@ class Workspace:
                         return total, count
         return total, count
 
+    @property
+    def owner_file(self) -> Path:
+        """Host path of the file naming the process that owns the workspace (``ptb_env.owner``)."""
+        return self.root.parent / f"{self.root.name}{OWNER_SUFFIX}"
+
     def remove(self) -> None:
-        """Delete the workspace and its control directory (idempotent)."""
+        """Delete the workspace, its control directory, then its owner file (idempotent)."""
         for path in (self.root, self.control_dir):
             if path.is_symlink():
                 path.unlink()
@@ -338,9 +361,26 @@ class Workspace:
                 if path.exists():  # coreutils walk any depth and any path length
                     subprocess.run(["chmod", "-R", "u+rwx", "--", str(path)], capture_output=True)
                     subprocess.run(["rm", "-rf", "--", str(path)], capture_output=True)
+        if not (os.path.lexists(self.root) or os.path.lexists(self.control_dir)):
+            self.owner_file.unlink(missing_ok=True)
 
     def __repr__(self) -> str:
         return f"Workspace(root={str(self.root)!r}, base_model={str(self.base_model_dir)!r})"
+
+
+def _why(rel: str | os.PathLike[str], err: OSError) -> str:
+    """An agent-facing reason for a refused path that names no host path."""
+    shown = repr(os.fspath(rel).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+    if isinstance(err, UnsafePathError):
+        return f"{shown}: {err.strerror}."
+    what = {
+        errno.ENOENT: "does not exist",
+        errno.ENOTDIR: "has a component that is not a directory",
+        errno.EACCES: "is not readable",
+        errno.ENAMETOOLONG: "is too long",
+        errno.ELOOP: "is a symlink loop",
+    }.get(err.errno or 0, f"cannot be read ({os.strerror(err.errno or 0)})")
+    return f"{shown} {what}."
 
 
 def _force_remove(func: Callable[[str], object], path: str, _exc: object) -> None:

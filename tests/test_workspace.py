@@ -63,18 +63,48 @@ def test_resolve_and_export_refuse_escapes(tmp_path, model):
     secret.write_text("SECRET")
     (ws.final_model / "config.json").write_text("{}")
     (ws.final_model / "tok.json").symlink_to(ws.root / "TASK.md")  # inside: allowed
-    out = ws.export("final_model", tmp_path / "out")
-    assert (out / "tok.json").read_text() == "t"
+    (ws.final_model / "rel.json").symlink_to("../TASK.md")  # inside, relative: allowed
+    assert ws.export("final_model", tmp_path / "out") is True
+    assert (tmp_path / "out" / "tok.json").read_text() == "t"
+    assert (tmp_path / "out" / "rel.json").read_text() == "t"
     (ws.final_model / "leak").symlink_to(secret)
-    with pytest.raises(WorkspaceError, match="leaves the workspace"):
+    with pytest.raises(WorkspaceError, match="leaves the workspace") as err:
         ws.export("final_model", tmp_path / "out2")
-    with pytest.raises(WorkspaceError):
+    assert str(tmp_path) not in str(err.value).replace(str(secret), "")  # names the link's text only
+    with pytest.raises(WorkspaceError, match="leaves the workspace"):
         ws.resolve("../../secret")
     (ws.final_model / "leak").unlink()
     os.mkfifo(ws.final_model / "fifo")
     with pytest.raises(WorkspaceError, match="not a regular file"):
         ws.export("final_model", tmp_path / "out3")
-    assert ws.resolve("base_model/config.json", allowed=[model]) == model / "config.json"
+    assert ws.resolve("base_model/config.json") == "file"
+    assert ws.resolve("data") == "dir"
+
+
+def test_export_keeps_holes_and_counts_data_not_size(tmp_path, model):
+    ws = Workspace.create(tmp_path / "ws", model, task_card="t")
+    with open(ws.root / "sparse.jsonl", "wb") as f:
+        f.write(b'{"a": 1}\n')
+        f.truncate(1 << 30)  # 1 GiB apparent, a few bytes of data
+    assert ws.export("sparse.jsonl", tmp_path / "copy", max_bytes=1 << 20) is False
+    st = os.stat(tmp_path / "copy")
+    assert st.st_size == 1 << 30 and st.st_blocks * 512 < 1 << 20
+    with pytest.raises(WorkspaceError, match="over the limit"):
+        ws.export("sparse.jsonl", tmp_path / "copy2", max_file_size=1 << 20)
+    (ws.root / "dense").write_bytes(b"x" * (2 << 20))
+    with pytest.raises(WorkspaceError, match="larger than the copy limit"):
+        ws.export("dense", tmp_path / "copy3", max_bytes=1 << 20)
+
+
+def test_export_walks_deep_trees_without_recursion(tmp_path, model):
+    ws = Workspace.create(tmp_path / "ws", model, task_card="t")
+    deep = "/".join(["d"] * 1200)
+    subprocess.run(["mkdir", "-p", deep], cwd=ws.root, check=True)
+    with pytest.raises(WorkspaceError, match="deeper than"):
+        ws.export("d", tmp_path / "out")
+    with pytest.raises(WorkspaceError, match="does not exist"):
+        ws.export(deep + "/x.jsonl", tmp_path / "out2")
+    subprocess.run(["rm", "-rf", "--", str(ws.root / "d")], check=True)
 
 
 def test_remove_handles_read_only_dirs(tmp_path, model):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,9 +25,8 @@ from ptb_env.tools.base import (
     workspace_rel,
 )
 from ptb_env.training.sft import SFTConfig
+from ptb_env.workspace import SNAPSHOT_DIR
 
-SNAPSHOT_DIR = "train_data"
-"""Control-directory folder of the data snapshots (read-only inside, scanned at grading)."""
 MAX_DATA_BYTES = 4 << 30
 """Largest training-data file the tool accepts."""
 SAVE_MARGIN_S = 20.0
@@ -99,17 +100,34 @@ class Train(Tool):
             return ToolResult(
                 error=f"Training data {data!r} must be a file in /workspace (it is snapshotted)."
             )
-        folder = ctx.workspace.control_dir / SNAPSHOT_DIR
+        folder = ctx.workspace.snapshot_dir
         folder.mkdir(exist_ok=True)
         name = f"{len(list(folder.iterdir())) + 1}.jsonl"
-        try:
-            ctx.workspace.export(rel, folder / name, max_bytes=MAX_DATA_BYTES)
-        except (WorkspaceError, OSError) as err:
-            return ToolResult(error=f"Cannot read training data {data!r}: {err}")
-        if not (folder / name).is_file():
+        quota = ctx.sandbox.config.workspace_disk_mb
+        left = MAX_DATA_BYTES if quota is None else (quota << 20) - ctx.workspace.disk_usage()[0]
+        try:  # safe while the agent's processes run; holes kept, data charged to the disk quota
+            is_dir = ctx.workspace.export(
+                rel, folder / name, max_bytes=max(0, min(MAX_DATA_BYTES, left)), max_file_size=MAX_DATA_BYTES
+            )
+        except WorkspaceError as err:
+            _discard(folder / name)
+            return ToolResult(
+                error=f"Cannot snapshot training data (disk quota and {MAX_DATA_BYTES >> 30} GiB "
+                f"per file apply): {err}"
+            )
+        if is_dir:
+            _discard(folder / name)
             return ToolResult(error=f"Training data {data!r} is a directory; pass one JSONL file.")
         return f"{CONTROL_MOUNT}/{SNAPSHOT_DIR}/{name}"
 
     def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:
         data = ("data/train.jsonl", "data/missing.jsonl")[int(rng.integers(2))]
         return {"data": data, "max_steps": int(rng.integers(1, 3)), "batch_size": 4, "max_length": 64}
+
+
+def _discard(path: Path) -> None:
+    """Remove a failed snapshot (a file or a partly copied tree)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
