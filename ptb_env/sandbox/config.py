@@ -45,6 +45,9 @@ class SandboxConfig:
         use_cgroups: Try cgroups for memory, processes and CPUs before falling back to rlimits.
         inner_workspace: Where the workspace appears inside the sandbox.
         grace_s: Extra seconds a timed-out call gets to die before the whole sandbox is restarted.
+        host_uid: Host uid and gid the agent runs as when the env runs as root (never root
+            itself); ``None``: a fresh uid per sandbox (``ptb_env.sandbox.bwrap.sandbox_identity``).
+            Unprivileged envs always run the agent as their own uid.
     """
 
     network: bool = False
@@ -65,6 +68,7 @@ class SandboxConfig:
     use_cgroups: bool = True
     inner_workspace: str = "/workspace"
     grace_s: float = 5.0
+    host_uid: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("memory_mb", "max_procs", "max_file_size_mb", "workspace_disk_mb", "cpu_time_s", "cpus"):

@@ -6,7 +6,8 @@ stderr merged into stdout; on SIGUSR1 (sent by the host at the timeout) it
 kills that group. The subshell writes its exported variables, the ones it
 unset, and its working directory to a state file on exit, which the driver
 sources: that is how ``cd`` and ``export`` persist with one fork per call.
-``__ptb_job``, ``__ptb_jstat`` and ``__ptb_jkill`` serve the background jobs.
+``__ptb_job``, ``__ptb_jstat`` and ``__ptb_jkill`` serve the background jobs; they leave
+their result in ``__ptb_res``, which the end-of-call line carries to the host.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ set -m
 exec 2>/dev/null
 __ptb_pid=''
 __ptb_to=0
+__ptb_rc=0
+__ptb_res=''
 __ptb_old=( $(compgen -e) )
 trap '__ptb_to=1; [ -n "$__ptb_pid" ] && kill -KILL -- "-$__ptb_pid"' USR1
 __ptb_save() {
@@ -45,14 +48,16 @@ __ptb_call() {
 }
 __ptb_job() {
   ( trap - EXIT; __ptb_c=$2; set --; eval "$__ptb_c" ) </dev/null >"$1" 2>&1 &
-  echo "$!"
+  __ptb_res=$!
 }
 __ptb_jstat() {
+  local __ptb_r=''
   for p; do
-    if kill -0 "$p"; then echo "$p running"; else wait "$p"; echo "$p exited $?"; fi
+    if kill -0 "$p"; then __ptb_r+="$p=running,"; else wait "$p"; __ptb_r+="$p=exited:$?,"; fi
   done
+  __ptb_res=$__ptb_r
 }
-__ptb_jkill() { kill -KILL -- "-$1"; wait "$1"; echo "$1 exited $?"; }
+__ptb_jkill() { kill -KILL -- "-$1"; wait "$1"; __ptb_res="$1=exited:$?"; }
 """
 
 

@@ -35,7 +35,8 @@ Covered:
   into a failed (0-scored) program.
 
 Not covered:
-- Kernel exploits and side channels (no seccomp filter), as in the agent's sandbox.
+- Kernel exploits and side channels (the seccomp filter only refuses new user namespaces), as in
+  the agent's sandbox.
 - Without a usable cgroup and with host root, ``RLIMIT_NPROC`` is not enforced
   by the kernel: a fork bomb is then bounded by the wall-clock timeout and the
   per-process memory limit only. Memory is per process then, too.
@@ -69,14 +70,18 @@ from ptb_env.paths import PACKAGE_DIR, private_paths
 from ptb_env.sandbox.bwrap import (
     _ETC_FILES,
     _SYSTEM_DIRS,
-    SANDBOX_UID,
+    Identity,
     _bind_without,
+    _identity_args,
     _minimal_roots,
+    _parent_dirs,
     find_bwrap,
     python_roots,
+    sandbox_identity,
 )
 from ptb_env.sandbox.cgroups import Cgroup, create_cgroup
 from ptb_env.sandbox.output import HeadTail
+from ptb_env.sandbox.seccomp import filter_fd
 
 PROGRAM_PATH = "/tmp/main.py"
 """Where the program lies inside the sandbox (also its working directory's file)."""
@@ -116,24 +121,30 @@ def _sandbox_env() -> dict[str, str]:
     }  # fmt: skip
 
 
-def _bwrap_args(binary: str, program_fd: int, status_fd: int, tmp_size_mb: int) -> list[str]:
+def _bwrap_args(
+    binary: str, program_fd: int, status_fd: int, tmp_size_mb: int, identity: Identity, seccomp_fd: int | None
+) -> list[str]:
     """The bwrap options of one run (everything before ``--`` and the command)."""
-    args = [binary, "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-net"]
-    args += ["--unshare-cgroup-try", "--disable-userns", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
-    args += ["--hostname", "ptb-exec", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    args = [binary, *_identity_args(identity)[0], "--unshare-ipc", "--unshare-pid", "--unshare-uts"]
+    if seccomp_fd is not None:
+        args += ["--seccomp", str(seccomp_fd)]
+    args += ["--unshare-net", "--unshare-cgroup-try"]
+    args += ["--hostname", "ptb-exec", "--die-with-parent", "--new-session"]
     for d in _SYSTEM_DIRS:
         if os.path.islink(d):
             args += ["--symlink", os.readlink(d), d]
         elif os.path.isdir(d):
             args += ["--ro-bind", d, d]
+    args += _parent_dirs([Path("/etc/passwd")])
     for name in _ETC_FILES + tuple(n for n in os.listdir("/etc") if n.startswith("python")):
         if os.path.exists(f"/etc/{name}"):
             args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
     size = str(tmp_size_mb << 20)
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/dev/shm"]
-    args += ["--size", size, "--tmpfs", "/tmp"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]
+    args += ["--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
     masks = [Path(os.path.realpath(p)) for p in private_paths()]
     roots = _minimal_roots([p for p in python_roots() if p.resolve() != PACKAGE_DIR])
+    args += _parent_dirs(roots)
     rebuilt: list[Path] = []
     for root in roots:
         args += _bind_without(root, masks, rebuilt)
@@ -196,6 +207,7 @@ def run_python(
     status_r, status_w = os.pipe()
     cgroup = None
     proc = None
+    seccomp = None
     try:
         os.write(program_fd, program.encode("utf-8", "surrogatepass"))
         os.lseek(program_fd, 0, os.SEEK_SET)
@@ -210,8 +222,11 @@ def run_python(
                 ("u", max_procs),
             )
         )
+        identity = sandbox_identity()
         inner = ["/bin/bash", "-c", f'{limits} && exec "$0" -I -B {PROGRAM_PATH}', sys.executable]
-        argv = [*_bwrap_args(binary, program_fd, status_w, tmp_size_mb), "--", *inner]
+        inner = _identity_args(identity)[1] + inner
+        seccomp = filter_fd()
+        argv = [*_bwrap_args(binary, program_fd, status_w, tmp_size_mb, identity, seccomp), "--", *inner]
         if use_cgroups:
             mem = (memory_mb + 2 * tmp_size_mb + 64) << 20
             cgroup = create_cgroup(f"ptb-exec-{secrets.token_hex(6)}", mem, max_procs)
@@ -219,7 +234,8 @@ def run_python(
                 argv = ["/bin/sh", "-c", _CGROUP_JOIN, "sh", *map(str, cgroup.procs_files), "--", *argv]
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            env=_sandbox_env(), pass_fds=(program_fd, status_w), start_new_session=True, cwd="/",
+            env=_sandbox_env(), pass_fds=(program_fd, status_w, *([] if seccomp is None else [seccomp])),
+            start_new_session=True, cwd="/",
         )  # fmt: skip
         os.close(status_w)
         status_w = -1
@@ -232,7 +248,7 @@ def run_python(
             proc.wait()
         if cgroup is not None:
             cgroup.remove()
-        for fd in (program_fd, status_r, status_w):
+        for fd in (program_fd, status_r, status_w, -1 if seccomp is None else seccomp):
             if fd >= 0:
                 os.close(fd)
     if '"child-pid"' not in status:

@@ -10,6 +10,7 @@ sandbox restart (they are then reported as ``lost``).
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -20,6 +21,13 @@ from ptb_env.sandbox.output import OUTPUT_LIMIT
 
 if TYPE_CHECKING:
     from ptb_env.sandbox.session import Sandbox
+
+_STATE = re.compile(r"(\d{1,9})=(running|exited:\d{1,3})")
+
+
+def _states(result: str) -> dict[int, str]:
+    """``{pid: "running" | "exited N"}`` from the driver's ``pid=state,...`` result."""
+    return {int(p): state.replace(":", " ") for p, state in _STATE.findall(result)}
 
 
 @dataclass
@@ -71,11 +79,10 @@ class JobManager:
         sb.start()
         job_id = len(self._jobs) + 1
         log = f"{sb.inner_workspace}/.jobs/{job_id}.log"
-        out = sb.request(f"mkdir -p {sb.inner_workspace}/.jobs; __ptb_job {quote(log)} {quote(command)}")
-        try:
-            pid = int(out.split()[-1])
-        except (IndexError, ValueError) as err:
-            raise SandboxError(f"Could not start job: {out[-300:]!r}") from err
+        out, res = sb.control(f"mkdir -p {sb.inner_workspace}/.jobs; __ptb_job {quote(log)} {quote(command)}")
+        if not res.isdigit():
+            raise SandboxError(f"Could not start job: {out[-300:]!r}")
+        pid = int(res)
         job = Job(job_id, command, log, _pid=pid, _generation=sb.generation)
         self._jobs[job_id] = job
         return job
@@ -102,10 +109,8 @@ class JobManager:
                 j.state, j.ended = "lost", time.monotonic()
         live = [j for j in running if not j.done]
         if live:
-            out = sb.request("__ptb_jstat " + " ".join(str(j._pid) for j in live))
-            states = {
-                int(p): rest for p, _, rest in (ln.partition(" ") for ln in out.splitlines()) if p.isdigit()
-            }
+            _, res = sb.control("__ptb_jstat " + " ".join(str(j._pid) for j in live))
+            states = _states(res)
             for j in live:
                 self._update(j, states.get(j._pid, ""))
         return jobs
@@ -132,8 +137,8 @@ class JobManager:
         """Kill a job's whole process group."""
         job = self.status(job_id)[0]
         if not job.done:
-            out = self.sandbox.request(f"__ptb_jkill {job._pid}")
-            self._update(job, out.strip().partition(" ")[2])
+            _, res = self.sandbox.control(f"__ptb_jkill {job._pid}")
+            self._update(job, _states(res).get(job._pid, ""))
             job.state = "killed"
         return job
 

@@ -26,6 +26,12 @@ def is_running(pid: int) -> bool:
     return st is not None and st[1] not in ("Z", "X")
 
 
+def is_stopped(pid: int) -> bool:
+    """Whether ``pid`` is stopped by a signal or traced (state ``T`` or ``t``)."""
+    st = _stat(pid)
+    return st is not None and st[1] in ("T", "t")
+
+
 def children(pid: int) -> list[int]:
     """Direct children of ``pid`` (all its threads)."""
     out: list[int] = []

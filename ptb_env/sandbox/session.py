@@ -57,19 +57,24 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Literal
 
 from ptb_env.errors import SandboxError, UnenforcedLimitWarning, UnsandboxedWarning
+from ptb_env.safe_fs import CopyBudget, Tree, copy_tree
 from ptb_env.sandbox import procs
-from ptb_env.sandbox.bwrap import CONTROL_MOUNT, STATE_MOUNT, bwrap_argv
+from ptb_env.sandbox.bwrap import CONTROL_MOUNT, MODEL_MOUNT, STATE_MOUNT, bwrap_argv, sandbox_identity
 from ptb_env.sandbox.cgroups import Cgroup, create_cgroup
 from ptb_env.sandbox.config import SandboxConfig
 from ptb_env.sandbox.driver import DRIVER_INIT, ShellResult, quote, sandbox_env
 from ptb_env.sandbox.output import OUTPUT_LIMIT, HeadTail
+from ptb_env.sandbox.seccomp import filter_fd
 from ptb_env.workspace import Workspace
 
 SandboxKind = Literal["bwrap", "none"]
 CPU_KILL_GRACE_S = 5
+WRITE_TIMEOUT_S = 30.0
+"""Seconds a command may take to be written to the driver (which the agent can stop) at most."""
 """CPU seconds between ``SIGXCPU`` (at ``SandboxConfig.cpu_time_s``) and ``SIGKILL``."""
 
 
@@ -103,10 +108,13 @@ class Sandbox:
         self.id = secrets.token_hex(6)
         self.generation = 0
         self.inner_workspace = self.config.inner_workspace if kind == "bwrap" else str(workspace.root)
+        self.identity = sandbox_identity(self.config.host_uid) if kind == "bwrap" else None
+        """Who the agent is on the host (``None`` unsandboxed: the env's own user)."""
         self._proc: subprocess.Popen[bytes] | None = None
         self._driver_pid: int | None = None
         self._cgroup: Cgroup | None = None
         self._pending = bytearray()
+        self._last_result = ""
         self._lock = threading.RLock()
         self._death_reason: str | None = None
         self._restart_reason: str | None = None
@@ -150,8 +158,11 @@ class Sandbox:
             env = sandbox_env(cfg, self.inner_workspace, ctl, self.id)
             cmd = ["bash", "--noprofile", "--norc"]
             limit_procs = self.kind == "bwrap"
+            if self.generation == 0:
+                self._hand_over()
+            seccomp = filter_fd() if self.kind == "bwrap" else None
             if self.kind == "bwrap":
-                argv = bwrap_argv(self.workspace, cfg, cmd)
+                argv = bwrap_argv(self.workspace, cfg, cmd, identity=self.identity, seccomp_fd=seccomp)
                 if cfg.use_cgroups and self._cgroup is None:
                     mem = cfg.memory_mb << 20 if cfg.memory_mb else None
                     self._cgroup = create_cgroup(f"ptb-{self.id}", mem, cfg.max_procs, cfg.cpus)
@@ -162,10 +173,15 @@ class Sandbox:
                     argv = ["/bin/sh", "-c", join, "sh", *files, "--", *argv]
             else:
                 argv = cmd
-            self._proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                env=env, cwd=str(self.workspace.root), start_new_session=True, bufsize=0,
-            )  # fmt: skip
+            try:
+                self._proc = subprocess.Popen(
+                    argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                    env=env, cwd=str(self.workspace.root), start_new_session=True, bufsize=0,
+                    pass_fds=() if seccomp is None else (seccomp,),
+                )  # fmt: skip
+            finally:
+                if seccomp is not None:
+                    os.close(seccomp)
             os.set_blocking(self._proc.stdout.fileno(), False)  # type: ignore[union-attr]
             self._pending.clear()
             self._death_reason = None
@@ -183,6 +199,29 @@ class Sandbox:
             if self._watchdog is None or not self._watchdog.is_alive():
                 self._watchdog = threading.Thread(target=self._watch_disk, daemon=True)
                 self._watchdog.start()
+
+    def _hand_over(self) -> None:
+        """Before the agent's first command: give it the workspace, link the model's inner path.
+
+        The workspace root becomes ``0700`` and, as every entry the env made in it, owned by
+        the agent's host uid (nothing has run inside yet, so the walk cannot be raced).
+        """
+        ws = self.workspace
+        if self.kind == "bwrap":
+            ws.agent_view = {self.inner_workspace: ws.root, MODEL_MOUNT: ws.base_model_dir}
+            link = ws.root / ws.layout.base_model
+            if link.is_symlink():
+                link.unlink()
+                os.symlink(MODEL_MOUNT, link, target_is_directory=True)
+        else:
+            ws.agent_view = {str(ws.root): ws.root}
+        identity = self.identity
+        if identity is not None and identity.privileged:
+            for dirpath, dirnames, filenames in os.walk(ws.root):
+                for name in (*dirnames, *filenames):
+                    os.lchown(os.path.join(dirpath, name), identity.uid, identity.gid)
+            os.chown(ws.root, identity.uid, identity.gid)
+        os.chmod(ws.root, 0o700)
 
     def _warn_unenforced_cpus(self) -> None:
         """Warn once when ``cpus`` is configured but no cgroup enforces it."""
@@ -217,10 +256,15 @@ class Sandbox:
         return "\n".join(lines) + "\n"
 
     def close(self) -> None:
-        """Kill every process of the episode and wait until they are gone (idempotent)."""
+        """Kill every process of the episode and wait until they are gone (idempotent).
+
+        Returns within seconds even while another thread is inside a call: the kill
+        (signals only) comes first and ends that call, then the lock is taken.
+        """
+        self._closed = True
+        self._stop.set()
+        self._kill_processes()
         with self._lock:
-            self._closed = True
-            self._stop.set()
             self._kill_processes()
             self._reap()
             if self._cgroup is not None:
@@ -258,8 +302,50 @@ class Sandbox:
             pids |= procs.session_members(self._proc.pid) | procs.descendants(self._proc.pid)
         return pids
 
+    def export_scratch(self, dest: Path, max_bytes: int) -> list[str]:
+        """Copy the sandbox's private ``/tmp`` and ``/dev/shm`` to ``dest`` (for the contamination scan).
+
+        Call it before :meth:`close` (they are tmpfs mounts that die with the sandbox). The copy
+        is ``ptb_env.safe_fs``'s: safe while the agent's processes run; links that leave
+        the folder, FIFOs and devices are skipped and listed.
+
+        Returns:
+            The skipped entries, ``"path: why"`` each (empty when everything was copied or
+            there is no sandboxed scratch space).
+        """
+        skipped: list[str] = []
+        pid = self._inner_pid()
+        if pid is None:
+            return skipped
+        budget = CopyBudget(max_bytes)
+        for inner in ("/tmp", "/dev/shm"):
+            tree = Tree(Path(f"/proc/{pid}/root{inner}"), (inner,))
+            try:
+                copy_tree(tree, ".", dest / inner.strip("/").replace("/", "_"), budget,
+                          on_skip=lambda rel, why, i=inner: skipped.append(f"{i}/{rel}: {why}"))  # fmt: skip
+            except OSError as err:
+                skipped.append(f"{inner}: {err.strerror or err}")
+        return skipped
+
+    def _inner_pid(self) -> int | None:
+        """A live process inside the sandbox's mount namespace (``None`` if none is left)."""
+        if self.kind != "bwrap" or self._proc is None:
+            return None
+        try:
+            ours = os.stat("/proc/self/ns/mnt").st_ino
+        except OSError:
+            return None
+        for pid in (self._driver_pid, *sorted(procs.descendants(self._proc.pid))):
+            try:
+                if pid is not None and os.stat(f"/proc/{pid}/ns/mnt").st_ino != ours:
+                    return pid
+            except OSError:
+                continue
+        return None
+
     def _driver_ok(self) -> bool:
-        return self._driver_pid is None or procs.is_running(self._driver_pid)
+        pid = self._driver_pid
+        return pid is None or (procs.is_running(pid) and not procs.is_stopped(pid))
 
     def _kill_processes(self, reason: str | None = None) -> None:
         """SIGKILL everything of the episode (thread-safe: signals only)."""
@@ -337,21 +423,35 @@ class Sandbox:
     def _exchange_raw(
         self, script: str, deadline: float | None, keep: int
     ) -> tuple[HeadTail, list[str] | None, bool]:
+        """Send ``script`` and read its output until the end token.
+
+        The agent can read and write the driver's pipes (same uid) and stop or kill it, so
+        nothing here trusts it: writes are non-blocking and bounded by the deadline (or
+        ``WRITE_TIMEOUT_S``), a stopped or dead driver ends the exchange, and an end line
+        whose fields are not ``<exit code> <0|1> <result>`` counts as a broken shell (the
+        result is what a driver function put in ``__ptb_res``, ``-`` for none: data for the
+        host that no output of the agent's processes can shift or cut). ``None`` fields:
+        the driver is gone or untrustworthy (``_death_reason`` says why).
+        """
         proc = self._proc
         assert proc is not None and proc.stdin is not None and proc.stdout is not None
         token = f"__PTB_END_{secrets.token_hex(8)}__"
-        data = (script + f'\nprintf \'\\n%s %s %s\\n\' {token} "$__ptb_rc" "$__ptb_to"\n').encode()
+        end = f'printf \'\\n%s %s %s %s\\n\' {token} "$__ptb_rc" "$__ptb_to" "${{__ptb_res:--}}"; __ptb_res='
+        data = memoryview(f"{script}\n{end}\n".encode())
         buf, fd, btoken = HeadTail(keep), proc.stdout.fileno(), token.encode()
+        out_fd = proc.stdin.fileno()
+        os.set_blocking(out_fd, False)
+        write_deadline = time.monotonic() + WRITE_TIMEOUT_S
+        if deadline is not None:
+            write_deadline = min(write_deadline, deadline + self.config.grace_s)
         signalled = False
-        try:
-            proc.stdin.write(data)
-            proc.stdin.flush()
-        except OSError:
-            return buf, None, False
         pending = self._pending
         while True:
             now = time.monotonic()
-            if deadline is not None and now >= deadline:
+            if data and now >= write_deadline:
+                self._kill_processes("the shell stopped reading its input")
+                return buf, None, signalled
+            if deadline is not None and now >= deadline and not data:
                 if signalled or self._driver_pid is None:
                     self._kill_processes("the shell did not answer after a timeout")
                     return buf, None, True
@@ -360,10 +460,21 @@ class Sandbox:
                 except OSError:
                     pass
                 signalled, deadline = True, now + self.config.grace_s
-            wait = 0.25 if deadline is None else max(0.0, min(0.25, deadline - now))
-            ready, _, _ = select.select([fd], [], [], wait)
+            limit = write_deadline if data else deadline
+            wait = 0.25 if limit is None else max(0.0, min(0.25, limit - now))
+            ready, writable, _ = select.select([fd], [out_fd] if data else [], [], wait)
+            if writable:
+                try:
+                    data = data[os.write(out_fd, data[: 1 << 16]) :]
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self._death_reason = self._death_reason or "the shell closed its input"
+                    return buf, None, signalled
             if not ready:
-                if proc.poll() is not None or not self._driver_ok():
+                if not writable and (proc.poll() is not None or not self._driver_ok()):
+                    if self._driver_pid is not None and procs.is_stopped(self._driver_pid):
+                        self._kill_processes("the shell was stopped (SIGSTOP)")
                     buf.feed(bytes(pending))
                     pending.clear()
                     return buf, None, signalled
@@ -380,14 +491,27 @@ class Sandbox:
             i = pending.find(btoken)
             if i >= 0 and b"\n" in pending[i:]:
                 line_end = pending.index(b"\n", i)
-                fields = pending[i + len(btoken) : line_end].decode().split()
+                fields = pending[i + len(btoken) : line_end].decode("ascii", "replace").split()
                 start = i - 1 if i > 0 and pending[i - 1 : i] == b"\n" else i
                 buf.feed(bytes(pending[:start]))
                 del pending[: line_end + 1]
+                if data or len(fields) != 3 or not fields[0].isdigit() or fields[1] not in ("0", "1"):
+                    self._kill_processes("the shell's end-of-call line was forged or garbled")
+                    return buf, None, signalled
                 return buf, fields, signalled
             if i < 0 and len(pending) > 512:
                 buf.feed(bytes(pending[:-256]))
                 del pending[:-256]
+
+    def control(self, script: str, timeout: float = 30.0) -> tuple[str, str]:
+        """Like :meth:`request`; also returns what the script left in ``__ptb_res`` (``""``: nothing).
+
+        Raises:
+            SandboxError: The sandbox died or did not answer.
+        """
+        with self._lock:
+            out = self.request(script, timeout)
+            return out, self._last_result
 
     def request(self, script: str, timeout: float = 30.0) -> str:
         """Run driver-level ``script`` (no timeout kill of a process group) and return its output.
@@ -398,6 +522,7 @@ class Sandbox:
         with self._lock:
             self.start()
             out, fields = self._exchange(script, time.monotonic() + timeout)
+            self._last_result = "" if fields is None or fields[2] == "-" else fields[2]
             if fields is None:
                 self._kill_processes("the shell died during a control request")
                 self._reap()
