@@ -7,11 +7,17 @@ An observation is a ``Dict``:
 - ``budget``: ``seconds_left``, ``steps_left``, ``dev_evals_left`` (``inf`` when unlimited);
 - ``best_dev_score``, ``last_dev_score``: dev scores so far (NaN before the first ``evaluate``);
 - ``error``: why the last action failed ("" when it did not).
+
+Every string of an observation (and of ``info``, see :func:`valid_text_tree`) is
+valid UTF-8: a name that is not (``touch $'bad\xff'``) reaches Python as lone
+surrogates, which :func:`valid_text` shows as the escapes ``\xff``, so any JSON
+or HTTP client can send the observation on.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -46,21 +52,52 @@ def observation_space() -> spaces.Dict:
     )
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def valid_text(text: str) -> str:
+    """``text`` with every lone surrogate shown as an escape, so that it encodes as UTF-8.
+
+    A surrogate that stands for an undecodable byte (``os.fsdecode``'s U+DC80..U+DCFF)
+    becomes that byte's ``\\xNN``; any other becomes ``\\udNNN``.
+
+    >>> valid_text("bad\\udcff\\udcfe.txt")
+    'bad\\\\xff\\\\xfe.txt'
+    """
+    return text if text.isascii() else _SURROGATE.sub(_escape, text)
+
+
+def valid_text_tree(value: Any) -> Any:
+    """``value`` with :func:`valid_text` applied to every string in its dicts, lists and tuples."""
+    if isinstance(value, str):
+        return valid_text(value)
+    if isinstance(value, dict):
+        return {valid_text_tree(k): valid_text_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(valid_text_tree(v) for v in value)
+    return value
+
+
 def build_observation(
     output: str, summary: str, budget_left: dict[str, float], best: float, last: float, error: str
 ) -> dict[str, Any]:
-    """A fresh observation (new arrays every call: nothing is shared between steps)."""
+    """A fresh observation (new arrays every call: nothing is shared between steps; valid UTF-8)."""
     budget = {
         k: np.array(max(0.0, float(budget_left.get(_LEDGERS[k], np.inf))), dtype=np.float64)
         for k in BUDGET_KEYS
     }
     return {
-        "output": truncate_middle(output, MAX_OUTPUT_CHARS),
-        "workspace": truncate_middle(summary, MAX_SUMMARY_CHARS),
+        "output": truncate_middle(valid_text(output), MAX_OUTPUT_CHARS),
+        "workspace": truncate_middle(valid_text(summary), MAX_SUMMARY_CHARS),
         "budget": budget,
         "best_dev_score": np.array(best, dtype=np.float64),
         "last_dev_score": np.array(last, dtype=np.float64),
-        "error": truncate_middle(error, MAX_ERROR_CHARS),
+        "error": truncate_middle(valid_text(error), MAX_ERROR_CHARS),
     }
 
 

@@ -253,7 +253,7 @@ def test_file_and_shell_actions_never_escape_or_break_the_env(fuzz_env, data):
         leaked = sorted(str(c) for c in candidates if os.path.lexists(c))
         assert not leaked, f"{action!r} wrote on the host: {leaked}"
         assert sorted(os.listdir(outside)) == ["marker"] and (outside / "marker").read_text() == "MARKER"
-        assert set(os.listdir(root)) <= {ws.name, f"{ws.name}.ctl"}
+        assert set(os.listdir(root)) <= {ws.name, f"{ws.name}.ctl", f"{ws.name}.owner"}
         assert _snapshot(model) == model_before
         if terminated or truncated:
             assert isinstance(reward, float) and "status" in info

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ptb_env.errors import SandboxError, SandboxUnavailable, UnenforcedLimitWarning, UnsandboxedWarning
+from ptb_env.owner import track
 from ptb_env.sandbox.bwrap import find_bwrap
 from ptb_env.sandbox.config import SandboxConfig
 from ptb_env.sandbox.execute import ExecResult, run_many, run_python
@@ -50,6 +51,7 @@ def make_sandbox(
     if kind == "bwrap":
         find_bwrap()
     sandbox = Sandbox(workspace, config, kind=kind, time_left=time_left, default_timeout=default_timeout)
+    track(sandbox)  # closed at interpreter exit if still open
     if start:
         sandbox.start()
     return sandbox

@@ -7,6 +7,9 @@ the sandbox falls back to rlimits, which bound each process rather than the
 episode (the module docstring of ``ptb_env.sandbox.bwrap`` says what that loses).
 The CPU quota is best effort on top: it needs the ``cpu`` controller (v1
 hierarchy or v2 delegation); ``Cgroup.cpus`` says whether it was applied.
+
+Every cgroup's name ends with its owner's tag (``ptb_env.owner.Owner.tag``), so
+that ``ptb_env.reclaim`` can remove those whose creating process died.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from ptb_env.owner import Owner
 
 _ROOT = Path("/sys/fs/cgroup")
 
@@ -176,7 +181,9 @@ def create_cgroup(
     """Create the episode's cgroup(s) with the given limits, or ``None`` if we may not.
 
     Args:
-        name: Directory name (unique per episode).
+        name: Directory name (unique per episode); this process's owner tag is appended, so
+            the cgroup is reclaimed once this process dies: make it in the process that waits
+            for what runs inside.
         memory_bytes: Memory limit (RAM plus swap where the kernel accounts it).
         max_procs: Limit on processes and threads.
         cpus: CPU quota (CPUs per period); applied only where the ``cpu``
@@ -184,6 +191,7 @@ def create_cgroup(
     """
     own = _own_paths()
     made: list[Path] = []
+    name += Owner.current().tag()
     try:
         if (_ROOT / "memory" / "memory.limit_in_bytes").exists() and "memory" in own:
             mem = _ROOT / "memory" / own["memory"].lstrip("/") / name
@@ -226,3 +234,25 @@ def create_cgroup(
             except OSError:
                 pass
     return None
+
+
+def list_cgroups(prefix: str = "ptb-") -> dict[str, Cgroup]:
+    """Cgroups named ``prefix...`` where :func:`create_cgroup` puts them, by name (any owner)."""
+    own = _own_paths()
+    parents: list[Path] = []
+    version = 1
+    if (_ROOT / "memory" / "memory.limit_in_bytes").exists() and "memory" in own:
+        paths = {"memory": own["memory"], "pids": own.get("pids", "/"), "cpu": own.get("cpu")}
+        parents = [_ROOT / c / p.lstrip("/") for c, p in paths.items() if p is not None]
+    elif (_ROOT / "cgroup.controllers").exists() and "" in own:
+        parents, version = [_ROOT / own[""].lstrip("/")], 2
+    found: dict[str, list[Path]] = {}
+    for parent in parents:
+        try:
+            names = os.listdir(parent)
+        except OSError:
+            continue
+        for n in names:
+            if n.startswith(prefix) and (parent / n).is_dir():
+                found.setdefault(n, []).append(parent / n)
+    return {n: Cgroup(dirs, version) for n, dirs in found.items()}

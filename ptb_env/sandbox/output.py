@@ -56,9 +56,9 @@ class HeadTail:
             self.dropped += extra
 
     def text(self, limit: int = OUTPUT_LIMIT) -> str:
-        """The output decoded (invalid UTF-8 replaced), cut to ``limit`` characters."""
-        head = self.head.decode("utf-8", "replace")
-        tail = self.tail.decode("utf-8", "replace")
+        """The output decoded as valid UTF-8 (an invalid byte shows as ``\\xff``), cut to ``limit`` chars."""
+        head = self.head.decode("utf-8", "backslashreplace")
+        tail = self.tail.decode("utf-8", "backslashreplace")
         if not self.dropped:
             return truncate_middle(head + tail, limit)
         total = len(head) + len(tail) + self.dropped
