@@ -208,6 +208,32 @@ def test_build_splits_cannot_regenerate_the_test_split(env):
     assert_hidden(out)
 
 
+def test_public_code_cannot_rebuild_the_tiny_facts_answers(env):
+    """Issue 14, F11: the test people were ``world.NAMES[30:]`` and the public ``person_facts``
+    gave their facts (the answers); the corpus generator stated them too."""
+    code = (
+        "import itertools, json\n"
+        "from ptb_env.tiny import world\n"
+        "from ptb_env.tiny.corpus import documents\n"
+        "got = {}\n"
+        "for n in world.NAMES:\n"
+        "    try:\n"
+        "        got[n] = world.person_facts(n)\n"
+        "    except KeyError:\n"
+        "        pass\n"
+        "text = '\\n'.join(itertools.islice(documents(1), 20000))\n"
+        "said = [n for n in world.NAMES if f'{n} lives in' in text]\n"
+        "print('REBUILT', json.dumps([sorted(got), said]))\n"
+    )
+    out = py(env, code)
+    assert "REBUILT" in out, out
+    rebuilt, said = json.loads(out.split("REBUILT", 1)[1].split("\n", 1)[0])
+    held_out = set(json.loads(HELDOUT.read_text())["tiny-facts"]["people"])
+    assert rebuilt and said  # the public people's facts are public
+    assert not held_out & (set(rebuilt) | set(said))
+    assert_hidden(out)
+
+
 @pytest.mark.parametrize("name", TINY_BENCHMARKS)
 def test_public_generator_never_reproduces_a_hidden_item(name):
     heldout = json.loads(HELDOUT.read_text())

@@ -36,9 +36,7 @@ def heldout_vocab(name: str, heldout: dict[str, Any]) -> Any:
             pools=pools, templates={k: tuple(v) for k, v in spec["templates"].items()}, made_up_names=False
         )
     if name == "tiny-facts":
-        from ptb_env.tiny.world import NAMES
-
-        return FactsVocab(people=NAMES[spec["people_from"] :], questions=spec["questions"])
+        return FactsVocab(people=tuple(spec["people"]), questions=spec["questions"], facts=spec["people"])
     raise KeyError(name)
 
 

@@ -1,5 +1,8 @@
 """Integrity checks: each returns a :class:`Verdict` with evidence; a failed check disqualifies.
 
+Every check fails closed: a check that could not look everywhere (a scan cap hit, a judge
+reply not understood) returns a verdict that does not pass.
+
 - ``checkpoint``: what grading copies out is a plain checkpoint of the base model's
   architecture (safetensors only, no remote code, sane config, no escaping links);
 - ``contamination``: the agent's workspace and training data do not contain the hidden
@@ -44,6 +47,9 @@ class IntegrityConfig:
 
     contamination: bool = True
     """Scan the workspace and the ``train`` tool's data snapshots against the hidden test split."""
+    contamination_config: Any = None
+    """An optional ``ptb_env.integrity.contamination.ContaminationConfig``: the scan's thresholds
+    and caps (None: its defaults). A cap hit disqualifies: raise the caps for bigger workspaces."""
     lineage: bool = True
     """Check that the final weights derive from the base model."""
     penalty: float = 0.0
@@ -51,7 +57,8 @@ class IntegrityConfig:
     judge: Any = None
     """An optional ``ptb_env.integrity.judge.JudgeConfig`` (off by default)."""
     judge_disqualifies: bool = False
-    """Whether a failing judge verdict disqualifies (else it is recorded only)."""
+    """Whether a judge verdict that does not pass (``fail``, or ``unknown``: a reply not understood)
+    disqualifies (else it is recorded only)."""
 
 
 __all__ = ["IntegrityConfig", "Verdict"]

@@ -14,8 +14,14 @@ Lines and n-grams shared by many test items (an instruction line) are template, 
 text, and are ignored. Not detected: paraphrases, translations, encodings (base64,
 gzip, token ids), answers in another order or numbered with digits, text in binary files.
 
-Files are read by :mod:`ptb_env.integrity.textfiles` (the workspace is hostile: no link
-is followed, FIFOs and devices are never opened, reads are capped, caps hit are reported).
+What is scanned, in this order: in-memory texts (what the agent sent through the tools),
+then files the host wrote (the ``train`` tool's snapshots), both in full and uncapped, then
+the agent's trees (the workspace), capped. Files are read by
+:mod:`ptb_env.integrity.textfiles` (the workspace is hostile: no link is followed, FIFOs
+and devices are never opened, binary bytes such as NUL padding are dropped and never count
+as text, a copy of a file read in full is not read again). The scan fails closed: a cap
+hit or an unreadable file or folder makes it *incomplete*, and an incomplete scan fails
+(``passed=False``, reason ``scan incomplete: ...``), whatever it matched.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import re
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
@@ -36,7 +42,7 @@ import numpy as np
 
 from ptb_env.benchmarks.base import Item
 from ptb_env.integrity import Verdict
-from ptb_env.integrity.textfiles import ReadLog, read_texts
+from ptb_env.integrity.textfiles import ReadLog, read_texts, split_text
 
 _B = 0x9E3779B97F4A7C15  # odd, so invertible modulo 2**64
 _MOD = 1 << 64
@@ -44,6 +50,7 @@ _WORD = re.compile(r"[^\W_]+")
 _ASCII_SEPARATORS = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
 _BLOCK_WORDS = 1 << 20  # words hashed at a time
 _NGRAM, _QUESTION, _ID, _ANSWERS = range(4)
+_CAPS = ("max_files", "max_file_bytes", "max_total_bytes", "max_read_bytes")
 _HOW = {_NGRAM: "ngram overlap", _QUESTION: "question", _ID: "item id", _ANSWERS: "answer run"}
 
 
@@ -69,16 +76,23 @@ class ContaminationConfig:
     the split (13 tiny-arith numbers, 33 tiny-facts letters): chance runs stay out of reach."""
     boilerplate_share: float = 0.2
     """Lines and n-grams in this share of the distinct test questions (and in 3) are template."""
-    max_file_bytes: int = 128 << 20
-    """Bytes read from one file; the rest of a larger file is not scanned (reported)."""
-    max_total_bytes: int = 512 << 20
-    """Bytes read in all, about 30 s of scanning; files after the cap are not scanned (reported)."""
+    max_file_bytes: int = 1 << 30
+    """Text bytes scanned of one file of the capped paths (the workspace). A cap hit makes the
+    scan incomplete, and an incomplete scan fails: raise the caps for tasks with more data."""
+    max_total_bytes: int = 1 << 30
+    """Text bytes scanned in all in the capped paths, about a minute of scanning (binary bytes,
+    copies of files read in full and the uncapped paths and texts do not count)."""
+    max_read_bytes: int = 16 << 30
+    """Bytes read in all in the capped paths, binary ones included (holes of sparse files are
+    not read)."""
     max_files: int = 100_000
-    """Files and directories opened in all; the walk stops there (reported)."""
-    sniff_bytes: int = 8192
-    """A file counts as text when its first ``sniff_bytes`` hold no NUL byte (or a UTF-16 BOM)."""
+    """Files and directories opened in the capped paths; the walk stops there."""
+    binary_share: float = 0.01
+    """A file without a text suffix stops at its first block of 1 MiB in which more than this
+    share of the bytes but NULs are control bytes (a checkpoint, an archive: binary)."""
     text_suffixes: tuple[str, ...] = (".txt", ".json", ".jsonl", ".csv", ".tsv", ".md", ".py", ".yaml")
-    """Files with these suffixes are scanned as text even when they hold NUL bytes."""
+    """Files with these suffixes are read as text to their end whatever they hold (binary
+    bytes dropped)."""
 
 
 def normalize(text: str) -> list[str]:
@@ -254,43 +268,88 @@ class _Stream:
 
 
 def scan_contamination(
-    paths: Sequence[Path], test_items: Sequence[Item], config: ContaminationConfig = ContaminationConfig()
+    paths: Sequence[Path],
+    test_items: Sequence[Item],
+    config: ContaminationConfig = ContaminationConfig(),
+    *,
+    full_paths: Sequence[Path] = (),
+    texts: Iterable[tuple[str, str]] = (),
 ) -> Verdict:
-    """Scan the text files under ``paths`` for the test items; fail when ``min_items`` match.
+    """Scan texts and files for the test items; fail when ``min_items`` match or the scan is incomplete.
 
     Args:
-        paths: Files or directories (walked without following links), read in this order
-            until ``max_total_bytes``: put the data passed to ``train`` before the workspace.
+        paths: Files or directories the agent controls (the workspace, the sandbox's ``/tmp``),
+            walked without following links and read within the caps of ``config``.
         test_items: The hidden test split.
         config: Thresholds and caps.
+        full_paths: Files or directories the host wrote (the ``train`` tool's data snapshots):
+            read first, every file as text and to its end, with no cap.
+        texts: ``(name, text)`` pairs scanned in full before any file: what the agent sent
+            through the tools (file contents, commands). The name stands for a file in the evidence.
 
     Returns:
         A ``"contamination"`` verdict whose evidence names the matched items (the first 20),
-        how and in which files each matched, and what was scanned, skipped and capped.
+        how and in which files each matched, and what was scanned, skipped and capped. It
+        fails when ``min_items`` items match, and when the scan is incomplete (a cap hit, an
+        unreadable file or folder: ``evidence["incomplete"]``), with a reason that starts
+        ``scan incomplete``.
+
+    Example:
+        >>> asks = [f"How many cats does Ann {i} keep?" for i in range(3)]
+        >>> items = [Item(f"q{i}", ({"role": "user", "content": q},), "2") for i, q in enumerate(asks)]
+        >>> v = scan_contamination([], items, texts=[("bash", " ".join(asks))])
+        >>> v.passed, v.evidence["matched"]
+        (False, 3)
     """
-    matched, evidence = find_test_items(paths, test_items, config)
-    passed = len(matched) < min(config.min_items, max(len(test_items), 1))
-    reason = "" if passed else f"{len(matched)} of {len(test_items)} test items occur in the scanned files."
-    return Verdict("contamination", passed, reason, evidence)
+    matched, evidence = find_test_items(paths, test_items, config, full_paths=full_paths, texts=texts)
+    reasons = []
+    if len(matched) >= min(config.min_items, max(len(test_items), 1)):
+        reasons.append(f"{len(matched)} of {len(test_items)} test items occur in the scanned files.")
+    if evidence["incomplete"]:
+        reasons.append(
+            f"scan incomplete: {', '.join(evidence['incomplete'])}; what was not read may hold test "
+            "items (caps: ContaminationConfig)."
+        )
+    return Verdict("contamination", not reasons, " ".join(reasons), evidence)
 
 
 def find_test_items(
-    paths: Sequence[Path], test_items: Sequence[Item], config: ContaminationConfig = ContaminationConfig()
+    paths: Sequence[Path],
+    test_items: Sequence[Item],
+    config: ContaminationConfig = ContaminationConfig(),
+    *,
+    full_paths: Sequence[Path] = (),
+    texts: Iterable[tuple[str, str]] = (),
 ) -> tuple[list[int], dict[str, Any]]:
-    """Indices of all the test items found under ``paths`` (split order), and the scan's evidence."""
+    """Indices of all the test items found (split order), and the scan's evidence.
+
+    The arguments are :func:`scan_contamination`'s; ``evidence["incomplete"]`` lists the caps
+    hit and unreadable entries (empty: everything was read).
+    """
     t0 = time.monotonic()
     index = _Index(test_items, config)
     stream = _Stream(index, _BLOCK_WORDS)
     log = ReadLog()
     per_file: list[tuple[str, np.ndarray]] = []
-    caps = {k: getattr(config, k) for k in ("max_files", "max_file_bytes", "max_total_bytes", "sniff_bytes")}
-    for name, texts in read_texts(paths, log, text_suffixes=config.text_suffixes, **caps):
+    n_texts = n_chars = 0
+
+    def scan(name: str, blocks: Iterable[str]) -> None:
         stream.start_file()
-        for text in texts:
-            stream.feed(text)
+        for block in blocks:
+            stream.feed(block)
         found = stream.end_file()
         if len(found):
             per_file.append((name, found))
+
+    for name, text in texts:
+        scan(name, split_text(text))
+        n_texts, n_chars = n_texts + 1, n_chars + len(text)
+    sniff = {"text_suffixes": config.text_suffixes, "binary_share": config.binary_share}
+    for name, blocks in read_texts(full_paths, log, all_text=True, **sniff):
+        scan(name, blocks)
+    caps = {k: getattr(config, k) for k in _CAPS}
+    for name, blocks in read_texts(paths, log, **sniff, **caps):
+        scan(name, blocks)
     hit = np.zeros(len(index.keys), bool)
     for _, found in per_file:
         hit[found] = True
@@ -320,7 +379,10 @@ def find_test_items(
         "items": items,
         "test_items": len(test_items),
         "unscannable_items": index.unscannable,
+        "texts_scanned": n_texts,
+        "text_chars_scanned": n_chars,
         **log.evidence(),
+        "incomplete": log.incomplete(),
         "seconds": round(time.monotonic() - t0, 3),
     }
     return matched.tolist(), evidence

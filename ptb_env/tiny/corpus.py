@@ -144,15 +144,19 @@ def people_doc(rng: random.Random) -> str:
     """Facts about a few people of the world."""
     out = []
     for name in rng.sample(world.NAMES, rng.randint(1, 3)):
-        f = world.person_facts(name)  # fixed per person, so the corpus is consistent
+        try:
+            f = world.person_facts(name)  # fixed per person, so the corpus is consistent
+        except KeyError:  # a held-out person, the private file hidden (the sandbox): no fact stated
+            f = {}
         facts = [
-            f"{name} lives in {f['city']}.",
-            f"{name} works as a {f['job']}.",
-            f"The favourite colour of {name} is {f['colour']}.",
-            f"{name} owns a {f['item']}.",
+            f"{name} lives in {f.get('city')}.",
+            f"{name} works as a {f.get('job')}.",
+            f"The favourite colour of {name} is {f.get('colour')}.",
+            f"{name} owns a {f.get('item')}.",
         ]
-        rng.shuffle(facts)
-        out.extend(facts[: rng.randint(2, 4)])
+        rng.shuffle(facts)  # drawn either way: the rest of the stream stays the same
+        k = rng.randint(2, 4)
+        out.extend(facts[:k] if f else [])
     return " ".join(out)
 
 

@@ -3,15 +3,23 @@
 Everything here is public: the pre-training corpus, the train generators and the
 dev splits draw on it. The hidden test splits use held-out names, places and
 question templates that live only in the private data directory
-(``ptb_env/_private``), so no test item can be derived from this module.
+(``ptb_env/_private``), so no test item can be derived from this module. The people
+whom tiny-facts tests, and their facts, are held out there too: :func:`person_facts`
+knows them only where the private directory is readable (the host, not the sandbox).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ptb_env.paths import PRIVATE_DIR
+
+#: The people of the world: the corpus, tiny-arith and tiny-tools draw on all of them; tiny-facts
+#: asks train and dev about those of ``PEOPLE_FACTS`` (its test split: see the private held-out file).
 NAMES = (
     "Mia",
     "Leo",
@@ -241,15 +249,66 @@ POOLS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: The facts of the people whom train and dev ask about (the other ``NAMES`` are held out).
+PEOPLE_FACTS: dict[str, dict[str, str]] = {
+    "Mia": {"city": "Oslo", "job": "baker", "colour": "red", "item": "lamp"},
+    "Leo": {"city": "Quito", "job": "painter", "colour": "yellow", "item": "chair"},
+    "Ava": {"city": "Lisbon", "job": "farmer", "colour": "orange", "item": "bike"},
+    "Noah": {"city": "Boston", "job": "nurse", "colour": "blue", "item": "phone"},
+    "Emma": {"city": "Accra", "job": "pilot", "colour": "black", "item": "jacket"},
+    "Liam": {"city": "Delhi", "job": "cook", "colour": "purple", "item": "clock"},
+    "Zoe": {"city": "Vienna", "job": "doctor", "colour": "green", "item": "kettle"},
+    "Owen": {"city": "Bogota", "job": "singer", "colour": "white", "item": "desk"},
+    "Lily": {"city": "Riga", "job": "teacher", "colour": "red", "item": "camera"},
+    "Jack": {"city": "Rome", "job": "baker", "colour": "yellow", "item": "radio"},
+    "Ella": {"city": "Berlin", "job": "painter", "colour": "orange", "item": "lamp"},
+    "Sam": {"city": "Hanoi", "job": "farmer", "colour": "blue", "item": "chair"},
+    "Ruby": {"city": "Havana", "job": "nurse", "colour": "black", "item": "bike"},
+    "Max": {"city": "Paris", "job": "pilot", "colour": "purple", "item": "phone"},
+    "Nora": {"city": "Dakar", "job": "cook", "colour": "green", "item": "jacket"},
+    "Ben": {"city": "Prague", "job": "doctor", "colour": "white", "item": "clock"},
+    "Ivy": {"city": "Denver", "job": "singer", "colour": "red", "item": "kettle"},
+    "Tom": {"city": "Porto", "job": "teacher", "colour": "yellow", "item": "desk"},
+    "Lucy": {"city": "Tokyo", "job": "baker", "colour": "orange", "item": "camera"},
+    "Dan": {"city": "Dublin", "job": "painter", "colour": "blue", "item": "radio"},
+    "Anna": {"city": "Athens", "job": "farmer", "colour": "black", "item": "lamp"},
+    "Paul": {"city": "Tunis", "job": "nurse", "colour": "purple", "item": "chair"},
+    "Rosa": {"city": "Cairo", "job": "pilot", "colour": "green", "item": "bike"},
+    "Hugo": {"city": "Madrid", "job": "cook", "colour": "white", "item": "phone"},
+    "Clara": {"city": "Nairobi", "job": "doctor", "colour": "red", "item": "jacket"},
+    "Omar": {"city": "Manila", "job": "singer", "colour": "yellow", "item": "clock"},
+    "Sara": {"city": "Lima", "job": "teacher", "colour": "orange", "item": "kettle"},
+    "Finn": {"city": "Sydney", "job": "baker", "colour": "blue", "item": "desk"},
+    "Maya": {"city": "Seoul", "job": "painter", "colour": "black", "item": "camera"},
+    "Eli": {"city": "Toronto", "job": "farmer", "colour": "purple", "item": "radio"},
+}
+
+
 def person_facts(name: str) -> dict[str, str]:
-    """The fixed facts of a person of the world (the corpus states them; tiny-facts asks them)."""
-    i = NAMES.index(name)
-    return {
-        "city": CITIES[(i * 7) % len(CITIES)],
-        "job": JOBS[(i * 5) % len(JOBS)],
-        "colour": COLORS[(i * 3) % len(COLORS)],
-        "item": ITEMS[(i * 11) % len(ITEMS)],
-    }
+    """The fixed facts of a person of the world (the corpus states them; tiny-facts asks them).
+
+    Raises:
+        KeyError: ``name`` is no person with facts, or one of the held-out people whose
+            facts are not readable here (inside the sandbox).
+    """
+    facts = PEOPLE_FACTS.get(name) or held_out_facts().get(name)
+    if facts is None:
+        raise KeyError(f"No facts of {name!r} here: the people of PEOPLE_FACTS have public facts.")
+    return dict(facts)
+
+
+@functools.cache
+def held_out_facts() -> dict[str, dict[str, str]]:
+    """The facts of the people whom the tiny-facts test split asks about (held out).
+
+    Read from the private held-out file; empty where that file is hidden (the sandbox).
+    """
+    try:
+        heldout = json.loads((PRIVATE_DIR / "heldout.json").read_text(encoding="utf-8"))
+        people = heldout["tiny-facts"]["people"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {str(n): {str(k): str(v) for k, v in f.items()} for n, f in people.items()}
 
 
 #: The pool each fact is drawn from (tiny-facts draws its wrong choices from it).

@@ -7,6 +7,8 @@ import json
 import os
 import random
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -159,24 +161,143 @@ def test_fifo_does_not_hang(tmp_path, splits):
     assert result[0].evidence["files_skipped"] == {"not a regular file": 1}
 
 
-def test_per_file_cap_is_respected_and_reported(tmp_path, splits):
+def test_per_file_cap_hit_fails_the_scan_as_incomplete(tmp_path, splits):
     items = planted(splits["tiny-tools"])
     filler = "nothing to see here\n" * 5000  # 100 kB
     (tmp_path / "big.txt").write_text(filler + "\n".join(question(it) for it in items))
     verdict = scan(tmp_path, splits["tiny-tools"], max_file_bytes=len(filler))
-    assert verdict.passed and verdict.evidence["bytes_scanned"] == len(filler)
+    assert not verdict.passed and verdict.reason.startswith("scan incomplete: max_file_bytes")
+    assert verdict.evidence["matched"] == 0 and verdict.evidence["bytes_scanned"] == len(filler)
     assert verdict.evidence["caps_hit"]["max_file_bytes"] == [str(tmp_path / "big.txt")]
-    assert not scan(tmp_path, splits["tiny-tools"], max_file_bytes=2 * len(filler)).passed
+    assert verdict.evidence["incomplete"] == ["max_file_bytes"]
+    whole = scan(tmp_path, splits["tiny-tools"], max_file_bytes=2 * len(filler))
+    assert not whole.passed and whole.evidence["matched"] == 10 and not whole.evidence["incomplete"]
 
 
-def test_total_and_file_count_caps_are_respected_and_reported(tmp_path, splits):
+def test_total_and_file_count_caps_fail_the_scan_as_incomplete(tmp_path, splits):
     (tmp_path / "a.txt").write_text("x" * 1000)
     (tmp_path / "b.txt").write_text("\n".join(question(it) for it in planted(splits["tiny-tools"])))
     by_bytes = scan(tmp_path, splits["tiny-tools"], max_total_bytes=1000)
     by_count = scan(tmp_path, splits["tiny-tools"], max_files=2)  # the directory and a.txt
-    assert by_bytes.passed and by_bytes.evidence["caps_hit"]["max_total_bytes"]
-    assert by_count.passed and by_count.evidence["caps_hit"]["max_files"]
-    assert by_bytes.evidence["bytes_scanned"] == by_count.evidence["bytes_scanned"] == 1000
+    by_read = scan(tmp_path, splits["tiny-tools"], max_read_bytes=1000)
+    for verdict, cap in ((by_bytes, "max_total_bytes"), (by_count, "max_files"), (by_read, "max_read_bytes")):
+        assert not verdict.passed and verdict.reason.startswith(f"scan incomplete: {cap}"), verdict.reason
+        assert verdict.evidence["caps_hit"][cap] and verdict.evidence["incomplete"] == [cap]
+        assert verdict.evidence["bytes_scanned"] == 1000 and verdict.evidence["matched"] == 0
+    assert scan(tmp_path, splits["tiny-tools"]).evidence["incomplete"] == []
+
+
+def test_nul_padding_fills_no_budget_and_hides_no_text(tmp_path, splits):
+    """F4: 4 x 129 MB of NULs named .jsonl filled the 512 MB budget, so the file after them went
+    unscanned and the scan passed. NULs are not text now: they count for nothing, and the text
+    around them is scanned whatever the file's name."""
+    for i in range(4):
+        with open(tmp_path / f"pad{i}.jsonl", "wb") as f:
+            f.truncate(129 << 20)  # sparse: holes are skipped, not read
+    with open(tmp_path / "pad4.jsonl", "wb") as f:
+        f.write(bytes(3 << 20))  # dense NULs are read, and dropped
+    text = "\n".join(question(it) for it in planted(splits["tiny-tools"])).encode()
+    (tmp_path / "zz.dat").write_bytes(bytes(1 << 20) + text[:50] + bytes(100) + text[50:] + bytes(1 << 16))
+    verdict = scan(tmp_path, splits["tiny-tools"], max_total_bytes=512 << 20, max_read_bytes=8 << 20)
+    assert not verdict.passed and verdict.evidence["matched"] == 10, verdict.reason
+    assert not verdict.evidence["incomplete"]
+    # NUL files are no text (pad1-3 hold what pad0 holds: not read again); only zz.dat's text counts
+    assert verdict.evidence["files_skipped"] == {"binary": 2, "copy of a file read in full": 3}
+    assert verdict.evidence["files_scanned"] == 1 and verdict.evidence["bytes_scanned"] == len(text)
+
+
+def test_binary_files_are_skipped_unless_named_as_text(tmp_path, splits):
+    text = "\n".join(question(it) for it in planted(splits["tiny-tools"])).encode()
+    binary = bytes(range(256)) * 16  # control bytes: a checkpoint, an archive
+    (tmp_path / "blob.bin").write_bytes(binary + text)
+    verdict = scan(tmp_path, splits["tiny-tools"])
+    assert verdict.passed and verdict.evidence["files_skipped"] == {"binary": 1}  # documented: not detected
+    (tmp_path / "blob.jsonl").write_bytes(binary + text)
+    assert scan(tmp_path, splits["tiny-tools"]).evidence["matched"] == 10
+
+
+def test_text_then_binary_is_scanned_up_to_the_binary(tmp_path, splits):
+    plant = planted(splits["tiny-tools"])
+    text = "\n".join(question(it) for it in plant).encode()
+    (tmp_path / "model.safetensors").write_bytes(text + b"\n" + bytes(range(256)) * 8192 + text)
+    verdict = scan(tmp_path, splits["tiny-tools"])
+    assert verdict.evidence["files_skipped"] == {"binary rest": 1} and verdict.evidence["matched"] == 10
+
+
+def test_snapshots_are_scanned_in_full_and_first(tmp_path, splits):
+    """The train tool's snapshots (host-written) are read to their end, uncapped, before the workspace."""
+    items = planted(splits["tiny-tools"])
+    snaps, ws = tmp_path / "train_data", tmp_path / "ws"
+    snaps.mkdir()
+    ws.mkdir()
+    filler = "nothing to see here\n" * 5000
+    (snaps / "1.jsonl").write_text(filler + "\n".join(question(it) for it in items))
+    caps = ContaminationConfig(max_file_bytes=1000, max_total_bytes=1000, max_files=3)
+    verdict = scan_contamination([ws], splits["tiny-tools"], caps, full_paths=[snaps])
+    assert not verdict.passed and verdict.evidence["matched"] == 10 and not verdict.evidence["incomplete"]
+    for i in range(3):
+        (ws / f"{i}.txt").write_text(filler)
+    verdict = scan_contamination([ws], splits["tiny-tools"], caps, full_paths=[snaps])
+    assert verdict.evidence["matched"] == 10 and verdict.evidence["incomplete"] == [
+        "max_total_bytes",
+        "max_files",
+    ]
+    assert verdict.reason.startswith("10 of 500 test items") and "scan incomplete" in verdict.reason
+
+
+def test_a_copy_of_a_snapshot_is_not_read_again(tmp_path, splits):
+    """An honest agent's data file, as large as the caps, is read once: as the snapshot it trained on."""
+    snaps, ws = tmp_path / "train_data", tmp_path / "ws"
+    snaps.mkdir()
+    ws.mkdir()
+    data = "".join(
+        json.dumps(it.chat_example()) + "\n" for it in get_benchmark("tiny-tools").generate(300, 0)
+    )
+    (snaps / "1.jsonl").write_text(data)
+    (ws / "train.jsonl").write_text(data)
+    caps = ContaminationConfig(max_file_bytes=1000, max_total_bytes=1000)
+    verdict = scan_contamination([ws], splits["tiny-tools"], caps, full_paths=[snaps])
+    assert verdict.passed, verdict.reason
+    assert verdict.evidence["files_skipped"] == {"copy of a file read in full": 1}
+    (ws / "train.jsonl").write_text(data[:-2] + "x\n")  # same size, other content: read, and capped
+    assert not scan_contamination([ws], splits["tiny-tools"], caps, full_paths=[snaps]).passed
+
+
+def test_a_tree_deeper_than_the_open_file_limit_fails_the_scan(tmp_path, splits):
+    """Folders the walk cannot open (here: past RLIMIT_NOFILE) are unreadable: the scan is incomplete."""
+    deep = tmp_path / "ws" / "/".join(["d"] * 120)
+    deep.mkdir(parents=True)
+    (deep / "x.txt").write_text("\n".join(question(it) for it in planted(splits["tiny-tools"])))
+    code = (
+        "import resource, sys; from ptb_env.benchmarks import get_benchmark; "
+        "from ptb_env.integrity.contamination import scan_contamination; "
+        "items = get_benchmark('tiny-tools').items('test'); "
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (100, resource.getrlimit(resource.RLIMIT_NOFILE)[1])); "
+        "v = scan_contamination([sys.argv[1]], items); print(v.passed, v.evidence['incomplete'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "ws")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("False [") and "unreadable" in out.stdout, out.stdout
+
+
+def test_a_path_that_does_not_exist_leaves_no_gap(tmp_path, splits):
+    """The train tool's snapshot folder exists only once ``train`` ran: its absence is no gap."""
+    (tmp_path / "a.txt").write_text("hello")
+    verdict = scan_contamination([tmp_path], splits["tiny-tools"], full_paths=[tmp_path / "train_data"])
+    assert verdict.passed and verdict.evidence["files_skipped"] == {"missing": 1}
+
+
+def test_texts_sent_through_the_tools_are_scanned(tmp_path, splits):
+    """Item 9: test items the agent wrote through a tool and then deleted are found in the tool-call text."""
+    plant = planted(splits["tiny-arith"])
+    content = "".join(json.dumps(it.chat_example()) + "\n" for it in plant)
+    texts = [("step 1 bash.command", "ls"), ("step 2 write_file.content", content)]
+    verdict = scan_contamination([tmp_path], splits["tiny-arith"], texts=texts)
+    assert not verdict.passed and matched_ids(verdict) == {it.id for it in plant}
+    assert {m["files"][0]["file"] for m in verdict.evidence["items"]} == {"step 2 write_file.content"}
+    assert (
+        verdict.evidence["texts_scanned"] == 2 and verdict.evidence["text_chars_scanned"] == len(content) + 2
+    )
 
 
 def test_deep_directory_trees_are_walked_without_recursion(tmp_path, splits):
@@ -197,14 +318,6 @@ def test_deep_directory_trees_are_walked_without_recursion(tmp_path, splits):
             os.close(child)
             os.rmdir("d", dir_fd=fd)
         os.close(fd)
-
-
-def test_binary_files_are_skipped_unless_named_as_text(tmp_path, splits):
-    text = "\n".join(question(it) for it in planted(splits["tiny-tools"])).encode()
-    (tmp_path / "blob.bin").write_bytes(b"\0" + text)
-    assert scan(tmp_path, splits["tiny-tools"]).evidence["files_skipped"] == {"binary": 1}
-    (tmp_path / "blob.jsonl").write_bytes(b"\0" + text)
-    assert not scan(tmp_path, splits["tiny-tools"]).passed
 
 
 def test_json_unicode_escapes_are_decoded(tmp_path):
