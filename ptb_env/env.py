@@ -35,7 +35,9 @@ from ptb_env.budget import Budget
 from ptb_env.errors import EpisodeNotRunning, GraderError
 from ptb_env.grading import Grade, Grader, ScoreCache
 from ptb_env.integrity import IntegrityConfig
-from ptb_env.observations import build_observation, observation_space, workspace_summary
+from ptb_env.observations import build_observation, observation_space, valid_text_tree, workspace_summary
+from ptb_env.owner import track
+from ptb_env.reclaim import reclaim_orphans
 from ptb_env.sandbox import Sandbox, SandboxConfig, SandboxKind, make_sandbox
 from ptb_env.spaces import ToolCallSpace, check_call
 from ptb_env.tasks import DEFAULT_TASK, TaskSpec, get_task
@@ -85,7 +87,8 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
             and memory settings, the rest ``SandboxConfig``'s defaults). Its ``cpus`` also sizes
             torch's thread pool while this process scores models (base, dev, grading).
         workspace_root: Parent directory of the workspaces.
-        keep_workspace: Keep each episode's workspace on disk after it ends.
+        keep_workspace: Keep each episode's workspace on disk after it ends (also after this
+            process dies: ``ptb_env.reclaim`` never takes it).
         score_cache_dir: Directory of the score cache (default ``<cache>/scores``).
         reward_mode: ``"uplift"`` (score - base) or ``"normalized"`` (uplift / (1 - base)).
         dev_shaping: Weight of potential-based shaping from the best dev score (0: off).
@@ -156,7 +159,11 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         self._done = True
         self._last_obs: dict[str, Any] | None = None
         self._trajectory: list[dict[str, Any]] = []
+        self._tool_texts: list[tuple[str, str]] = []
+        """(name, text) of every string argument of every valid tool call, whole (contamination scan)."""
         self._base_score = math.nan
+        track(self)  # closed at interpreter exit; what a killed process leaves, the next start reclaims
+        reclaim_orphans(self.workspace_root)
 
     @property
     def tool_schemas(self) -> list[dict[str, Any]]:
@@ -189,6 +196,7 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         """
         super().reset(seed=seed)
         self._teardown()
+        reclaim_orphans(self.workspace_root)
         with self._host_threads():
             self._base_score = self.grader.base_score("test")
         self._workspace = Workspace.create(
@@ -197,6 +205,8 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
             task_card=self.task_card,
             visible_files=self._visible_files(),
         )
+        if self.keep_workspace:  # kept for the user, even past this process: never reclaimed
+            self._workspace.owner_file.unlink(missing_ok=True)
         budget = Budget.from_limits(**self.limits)
         try:
             base = self.sandbox_config or SandboxConfig(
@@ -218,6 +228,7 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
 
         budget.reset()
         self._trajectory = []
+        self._tool_texts = []
         self._ctx = ToolContext(self.task, self._workspace, self._sandbox, budget, score_dev, DevScores())
         self._workspace.write_budget(budget)
         self._done = False
@@ -230,7 +241,7 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
             "episode_id": self._workspace.root.name,
             "workspace": str(self._workspace.root),
         }
-        return obs, info
+        return obs, valid_text_tree(info)
 
     def step(self, action: dict | str):
         """Run one tool call; the last step (``submit`` or budget out) is graded."""
@@ -248,7 +259,11 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
                 result = ToolResult(error=why)
             else:
                 info["tool"] = parsed[0]
-                result = self.tools[parsed[0]].run(ctx, parsed[1])
+                n = budget.counters["steps"].used()
+                self._tool_texts += [
+                    (f"step {n} {parsed[0]}.{k}", v) for k, v in parsed[1].items() if isinstance(v, str)
+                ]
+                result = self._run_tool(parsed[0], parsed[1], ctx)
         ctx.workspace.write_budget(budget)
         self._record(action, result)
         terminated = result.submit
@@ -259,8 +274,25 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
             if truncated:
                 info["truncated_by"] = budget.exhausted_ledgers()
             reward += self._finish(info, ctx)
-        obs = self._observe(result)
-        return obs, float(reward), terminated, truncated, info
+        obs = self._observe(result, ctx)
+        return obs, float(reward), terminated, truncated, valid_text_tree(info)
+
+    def _run_tool(self, name: str, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        """Run a tool; whatever the agent's state did to it becomes an error in the observation.
+
+        A ``GraderError`` (the evaluation machinery, not the agent) still raises. Anything
+        else, such as a sandbox that died or lied during a control request, is reported to
+        the agent (the sandbox restarts at its next call) instead of ending the RL loop.
+        """
+        try:
+            return self.tools[name].run(ctx, args)
+        except GraderError:
+            raise
+        except Exception as err:  # noqa: BLE001 - the agent can break its shell; never crash the loop
+            return ToolResult(
+                error=f"{name} failed: {type(err).__name__}: {str(err)[-500:]} (the shell restarts at the "
+                "next call if it died)"
+            )
 
     def _record(self, action: Any, result: ToolResult) -> None:
         """Keep a short record of the step (for the optional LLM judge and for users)."""
@@ -292,11 +324,15 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         """Grade the episode into ``info``; returns the terminal reward."""
         shaping_out = -self.dev_shaping * (0.0 if math.isnan(ctx.dev.best) else ctx.dev.best)
         try:
-            with self._host_threads():
+            with self._host_threads(), tempfile.TemporaryDirectory(prefix="ptb-scratch-") as scratch:
+                # the sandbox's /tmp and /dev/shm die with it: copied (safely) for the scan first
+                ctx.sandbox.export_scratch(Path(scratch), 2 * (ctx.sandbox.config.tmp_size_mb << 20))
                 grade = self.grader.grade(
                     ctx.workspace,
                     ctx.sandbox.close,
-                    scan_paths=[ctx.workspace.control_dir / SNAPSHOT_DIR],
+                    scan_paths=[Path(scratch)],
+                    snapshot_paths=[ctx.workspace.control_dir / SNAPSHOT_DIR],
+                    tool_texts=self._tool_texts,
                     trajectory=self._trajectory,
                 )
         except GraderError as err:
@@ -345,13 +381,16 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
             "integrity": grade.integrity,
         }
 
-    def _observe(self, result: ToolResult) -> dict[str, Any]:
-        ctx = self._ctx
+    def _observe(self, result: ToolResult, ctx: ToolContext | None = None) -> dict[str, Any]:
+        ctx = ctx or self._ctx
         assert ctx is not None
-        if self._done:
+        if self._done or self._ctx is not ctx:  # over, or closed by another thread meanwhile
             jobs = "stopped (episode over)"
         else:
-            jobs = ctx.sandbox.jobs.render()
+            try:
+                jobs = ctx.sandbox.jobs.render()
+            except Exception as err:  # noqa: BLE001 - a broken shell must not crash the step
+                jobs = f"(job states unavailable: {type(err).__name__}; the shell restarts at the next call)"
         summary = workspace_summary(ctx.workspace.root, ctx.workspace.layout.final_model, jobs)
         obs = build_observation(
             result.output, summary, ctx.budget.left(), ctx.dev.best, ctx.dev.last, result.error
