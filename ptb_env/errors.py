@@ -124,3 +124,16 @@ class VLLMEngineError(PtbEnvError, RuntimeError):
         self.phase = phase
         self.max_tokens = max_tokens
         self.log_tail = log_tail
+
+
+class JailError(PtbEnvError):
+    """A jailed evaluation of a checkpoint (``ptb_env.inference.jail``) that did not finish.
+
+    Attributes:
+        kind: ``"memory"`` or ``"timeout"`` (the child exceeded its limit), ``"crash"`` (it
+            failed otherwise), ``"infra"`` (the jail's own machinery failed).
+    """
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind

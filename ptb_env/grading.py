@@ -15,7 +15,9 @@ Order of grading (``Grader.grade``):
    tokenizer, chat template and generation config, so the agent's files cannot
    change prompts or stop tokens;
 5. evaluate the hidden test split with the shared evaluation path
-   (``ptb_env.inference.evaluate``); reward = score - base score.
+   (``ptb_env.inference.evaluate``) in a jail: a child process with memory, CPU and
+   time limits (``ptb_env.inference.jail``; the trusted base model is evaluated in
+   process); reward = score - base score.
 
 A missing or invalid checkpoint grades as the base model (reward 0) with the
 reason, and so does one that fails during evaluation while the base model does
@@ -24,10 +26,15 @@ not; an error of the machinery raises :class:`GraderError`.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import math
+import secrets
 import shutil
+import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,10 +44,12 @@ from ptb_env.errors import (
     CheckpointError,
     CheckpointViolation,
     GraderError,
+    JailError,
     SplitNotAvailable,
     WorkspaceError,
 )  # fmt: skip
 from ptb_env.inference import select_backend
+from ptb_env.inference.jail import JailConfig, JailLimits
 from ptb_env.integrity import IntegrityConfig, Verdict
 from ptb_env.integrity.checkpoint import check_checkpoint, read_config, tensor_shapes
 from ptb_env.score_cache import ScoreCache, content_hash
@@ -57,6 +66,8 @@ TASK_FILES = (
 )  # fmt: skip
 """Files (and directories) that grading always takes from the base model (the task's tokenizer,
 template, stop tokens); every other file of a checkpoint but its weights and config is dropped."""
+JAIL_MAX_PROCS = 256
+"""Processes and threads of a jailed evaluation (torch and tokenizer threads)."""
 
 
 @dataclass
@@ -101,6 +112,8 @@ class Grader:
         cache: Score cache (default: ``<cache_dir>/scores``).
         progress: Show progress bars while evaluating.
         integrity: Which integrity checks run at grading, and the penalty of a failure.
+        jail: Limits of the child that evaluates agent checkpoints (default: sized from the
+            base model's weights and evaluation time).
     """
 
     def __init__(
@@ -109,9 +122,13 @@ class Grader:
         cache: ScoreCache | None = None,
         progress: bool = False,
         integrity: IntegrityConfig | None = None,
+        jail: JailConfig | None = None,
     ) -> None:
         self.task = task
         self.integrity = integrity or IntegrityConfig()
+        self.jail = jail or JailConfig()
+        self._item_s: float | None = None
+        """The base model's evaluation seconds per item (sizes the jail's time limit)."""
         self.base_dir = resolve_model(task.base_model, task.base_model_revision)
         self.chat_template = task.chat_template_text()
         self.backend = select_backend(task.inference_backend)
@@ -158,6 +175,7 @@ class Grader:
             weights = content_hash(self.base_dir, _weights_and_config)
             key = self._key(weights, split, limit)
             value, _ = self.cache.get_or_compute(key, lambda: self._evaluate(self.base_dir, split, limit))
+            self._item_s = float(value["seconds"]) / max(1, int(value["n"]))
         except GraderError:
             raise
         except Exception as err:
@@ -204,7 +222,31 @@ class Grader:
         if self.chat_template is not None:  # the task's template wins over the base model's too
             (ckpt / "chat_template.jinja").write_text(self.chat_template, encoding="utf-8")
 
-    def _evaluate(self, model_dir: Path, split: str, limit: int | None) -> dict[str, Any]:
+    @contextlib.contextmanager
+    def _jail_limits(self, split: str, limit: int | None) -> Iterator[JailLimits]:
+        """The limits of one jailed evaluation, with a fresh cgroup (memory, CPU quota) where we may."""
+        from ptb_env.sandbox.cgroups import create_cgroup
+
+        threads = sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None
+        limits = self.jail.limits(
+            base_params=sum(math.prod(s) for s in self._base()[1].values()),
+            items=len(self.benchmark.items(split, limit=limit)), item_s=self._item_s, threads=threads,
+        )  # fmt: skip
+        name = f"ptb-jail-{secrets.token_hex(4)}"
+        cg = None  # the vLLM child takes the time limit only
+        if self.backend == "transformers":
+            cg = create_cgroup(name, limits.memory_bytes, JAIL_MAX_PROCS, threads)
+        procs = tuple(str(f) for f in cg.procs_files) if cg is not None else ()
+        try:
+            yield dataclasses.replace(limits, cgroup_procs=procs, warm=str(self.base_dir))
+        finally:
+            if cg is not None:
+                cg.remove()
+
+    def _evaluate(
+        self, model_dir: Path, split: str, limit: int | None, jailed: bool = False
+    ) -> dict[str, Any]:
+        """Score ``model_dir``; ``jailed``: generate in a child under the jail's limits (an agent's model)."""
         from ptb_env.inference import evaluate
         from ptb_env.inference import transformers_backend as backend
 
@@ -213,19 +255,20 @@ class Grader:
 
             hf_logging.disable_progress_bar()
         model = tokenizer = None
-        if self.backend == "transformers":  # vLLM loads in its own process; a failure there is
-            try:  # told from a broken machinery by `_base_evaluates`
+        if self.backend == "transformers" and not jailed:  # vLLM loads in its own process
+            try:
                 model, tokenizer = backend.load(model_dir, chat_template=self.chat_template)
             except Exception as err:  # noqa: BLE001 - validated files that still do not load
                 raise CheckpointError(f"The checkpoint does not load: {type(err).__name__}: {err}") from None
-        try:
-            r = evaluate(
-                model_dir, self.benchmark, split, limit, batch_size=self.task.eval_batch_size,
-                chat_template=self.chat_template, progress=self.progress, model=model, tokenizer=tokenizer,
-                backend=self.backend, stop_tokens=self.task.stop_tokens,
-            )  # fmt: skip
-        except Exception as err:
-            raise GraderError(f"Evaluation of {split} failed: {type(err).__name__}: {err}") from err
+        with self._jail_limits(split, limit) if jailed else contextlib.nullcontext() as jail:
+            try:
+                r = evaluate(
+                    model_dir, self.benchmark, split, limit, batch_size=self.task.eval_batch_size,
+                    chat_template=self.chat_template, progress=self.progress, model=model,
+                    tokenizer=tokenizer, backend=self.backend, stop_tokens=self.task.stop_tokens, jail=jail,
+                )  # fmt: skip
+            except Exception as err:
+                raise GraderError(f"Evaluation of {split} failed: {type(err).__name__}: {err}") from err
         return {"score": r.score, "n": r.n, "seconds": r.seconds}
 
     def score_checkpoint(
@@ -244,22 +287,24 @@ class Grader:
         self._overlay_task_files(ckpt)
         key = self._key(content_hash(ckpt, _weights_and_config), split, limit)
         try:
-            return self.cache.get_or_compute(key, lambda: self._evaluate(ckpt, split, limit))
+            return self.cache.get_or_compute(key, lambda: self._evaluate(ckpt, split, limit, jailed=True))
         except GraderError as err:
-            if not self._base_evaluates(split):
+            jail = err.__cause__ if isinstance(err.__cause__, JailError) else None
+            if (jail is not None and jail.kind == "infra") or not self._base_evaluates(split):
                 raise
             raise CheckpointError(
-                f"The checkpoint fails during evaluation (the base model does not): {err}"
+                f"The checkpoint fails during evaluation (the base model does not): {jail or err}"
             ) from None
 
     def _base_evaluates(self, split: str) -> bool:
         """Whether the evaluation machinery still scores the base model (on two items, uncached).
 
-        Tells a checkpoint that breaks evaluation (e.g. a ``config.json`` whose forward pass
-        crashes) from a failure of the machinery.
+        Tells a checkpoint that breaks evaluation (a forward pass that crashes, a memory or
+        time limit of the jail) from a failure of the machinery: the base model runs in the
+        same jail, so limits too tight for any model are a ``GraderError``, never a zero.
         """
         try:
-            self._evaluate(self.base_dir, split, 2)
+            self._evaluate(self.base_dir, split, 2, jailed=True)
         except Exception:  # noqa: BLE001 - any failure: the machinery is broken
             return False
         return True
@@ -291,6 +336,8 @@ class Grader:
         kill: Callable[[], None],
         *,
         scan_paths: Sequence[Path] = (),
+        snapshot_paths: Sequence[Path] = (),
+        tool_texts: Sequence[tuple[str, str]] = (),
         trajectory: Sequence[dict[str, Any]] = (),
     ) -> Grade:
         """Grade an episode: ``kill()`` its processes, run the integrity checks, score ``final_model/``.
@@ -298,7 +345,10 @@ class Grader:
         Args:
             workspace: The episode's workspace.
             kill: Kills every process of the episode (called first).
-            scan_paths: More host paths to scan for contamination (the ``train`` tool's snapshots).
+            scan_paths: More agent trees to scan for contamination, with the scan's caps (the
+                copy of the sandbox's ``/tmp``).
+            snapshot_paths: Paths scanned in full, without caps (the ``train`` tool's snapshots).
+            tool_texts: ``(name, text)`` of the text the agent sent through the tools, scanned in full.
             trajectory: The episode's steps, for the optional LLM judge.
 
         Raises:
@@ -308,7 +358,7 @@ class Grader:
         kill()
         base = self.base_score("test")
         try:
-            return self._grade(workspace, base, scan_paths, trajectory, t0)
+            return self._grade(workspace, base, scan_paths, trajectory, t0, snapshot_paths, tool_texts)
         except GraderError:
             raise
         except Exception as err:
@@ -321,13 +371,18 @@ class Grader:
         scan_paths: Sequence[Path],
         trajectory: Sequence[dict[str, Any]],
         t0: float,
+        snapshot_paths: Sequence[Path] = (),
+        tool_texts: Sequence[tuple[str, str]] = (),
     ) -> Grade:
         cfg, verdicts = self.integrity, {}
         if cfg.contamination:
-            from ptb_env.integrity.contamination import scan_contamination
+            from ptb_env.integrity.contamination import ContaminationConfig, scan_contamination
 
-            test_items = self.benchmark.items("test")
-            verdicts["contamination"] = scan_contamination([*scan_paths, workspace.root], test_items)
+            scan = cfg.contamination_config or ContaminationConfig()
+            verdicts["contamination"] = scan_contamination(
+                [*scan_paths, workspace.root], self.benchmark.items("test"), scan,
+                full_paths=snapshot_paths, texts=tool_texts,
+            )  # fmt: skip
         invalid = ""
         with tempfile.TemporaryDirectory(prefix="ptb-grade-") as tmp:
             ckpt = Path(tmp) / "ckpt"
@@ -354,8 +409,8 @@ class Grader:
                 except GraderError as err:
                     if cfg.judge_disqualifies:
                         raise
-                    verdicts["judge"] = Verdict(
-                        "judge", True, f"judge unavailable: {err}", {"error": str(err)}
+                    verdicts["judge"] = Verdict(  # unknown is no pass; it disqualifies only if the judge does
+                        "judge", False, f"judge unavailable: {err}", {"verdict": "unknown", "error": str(err)}
                     )
             info = {k: v.to_info() for k, v in verdicts.items()}
             failed = [

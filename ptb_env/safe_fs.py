@@ -115,7 +115,9 @@ class Tree:
                         os.close(fd)
                     hops += 1
                     if hops > MAX_LINKS:
-                        raise UnsafePathError(errno.ELOOP, f"{_show(path)}: too many levels of symlinks")
+                        raise UnsafePathError(
+                            errno.ELOOP, f"{_show(path)}: too many levels of symlinks (a symlink loop)"
+                        )
                     t = PurePosixPath(target)
                     if t.is_absolute():
                         anchor, rest = self._anchor(t)
@@ -272,7 +274,9 @@ def _copy_entry(
             raise UnsafePathError(errno.EFBIG, "the tree has too many entries")
         if stat.S_ISDIR(st.st_mode):
             if (st.st_dev, st.st_ino) in seen:
-                raise UnsafePathError(errno.ELOOP, f"{_show(rel)} leads back to a directory already copied")
+                raise UnsafePathError(
+                    errno.ELOOP, f"{_show(rel)} leads back to a directory already copied (a symlink loop)"
+                )
             if depth >= MAX_DEPTH:
                 raise UnsafePathError(errno.ELOOP, f"{_show(rel)} is nested deeper than {MAX_DEPTH} levels")
             seen.add((st.st_dev, st.st_ino))

@@ -154,7 +154,7 @@ def test_f7a_forged_end_token_restarts_the_shell(make_env):
 def test_f7b_a_flooding_background_process_does_not_break_job_start(make_env):
     env = make_env()
     bash(env, "(timeout 120 yes g) &")
-    for i in range(1, 11):  # each start races the flood between the job's pid and the end line
+    for _ in range(10):  # each start races the flood between the job's pid and the end line
         obs = act(env, "job_start", command="sleep 0.2")
         assert not obs["error"], obs["error"]
     assert "job 10" in act(env, "wait", job_id=10)["output"]

@@ -253,8 +253,8 @@ INVALID = {
     "empty": (lambda fm: None, r"final_model/ is empty"),
     "missing-config": (_no_config, r"config\.json is missing"),
     "config-not-json": (_config_not_json, r"config\.json is not valid JSON"),
-    "other-hidden-size": (_hidden_size, r"hidden_size=256"),
-    "other-model-type": (_model_type, r"model_type='llama'"),
+    "other-hidden-size": (_hidden_size, r"'hidden_size' is 256 \(the base model's: 192\)"),
+    "other-model-type": (_model_type, r"'model_type' is 'llama' \(the base model's: 'qwen3'\)"),
     "missing-tensor": (_missing_tensor, r"missing \['model\.norm\.weight'\]"),
     "extra-tensor": (_extra_tensor, r"unexpected \['model\.backdoor\.weight'\]"),
     "reshaped-tensor": (_reshaped_tensor, r"other shapes \['model\.norm\.weight'\]"),
@@ -302,9 +302,8 @@ def test_checkpoint_over_the_copy_limit_is_invalid(grader, base, ws, monkeypatch
 
 @pytest.mark.slow
 def test_checkpoint_that_crashes_evaluation_is_invalid_not_infra(grader, base, ws):
-    put(TINY_MODEL_DIR, ws.final_model)  # loads fine, but its forward pass fails on every prompt
-    cfg = ws.final_model / "config.json"
-    edit_json(cfg, layer_types=["sliding_attention"] * 4, use_sliding_window=True, sliding_window=0)
+    put(TINY_MODEL_DIR, ws.final_model)  # passes the config allow-list, but fails to load in the jail
+    edit_json(ws.final_model / "config.json", pad_token_id=10**6)  # the embedding has 2048 rows
     g = grade(grader, ws)
     assert (g.status, g.reward, g.score) == ("invalid_checkpoint", 0.0, base)
     assert "fails during evaluation" in g.reason
@@ -334,6 +333,17 @@ def test_agent_template_tokenizer_and_generation_files_are_not_used(grader, fine
 
 
 # -- grader failures are infrastructure errors ------------------------------------------------------------
+def test_jail_limits_too_tight_for_any_model_are_a_grader_error_not_a_zero(tmp_path):
+    """The base model runs in the same jail: a limit it cannot meet is the machinery's fault."""
+    from ptb_env.inference.jail import JailConfig
+
+    grader = Grader(TASK, ScoreCache(tmp_path / "scores"), jail=JailConfig(timeout_s=0.01))
+    ckpt = put(TINY_MODEL_DIR, tmp_path / "ckpt")
+    perturb(ckpt)
+    with pytest.raises(GraderError, match=r"JailError: exceeded the time limit of 0\.01 s"):
+        grader.score_checkpoint(ckpt, "dev", limit=2)
+
+
 def _evaluate_crashes(env, monkeypatch) -> None:
     import ptb_env.inference
 

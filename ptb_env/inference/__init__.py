@@ -1,8 +1,9 @@
 """Evaluation: the one path shared by the agent's dev evaluations and the grader.
 
 Two generation backends give the same greedy completions from the same rendered
-prompts: ``transformers`` (in process; the CPU default) and ``vllm`` (a child
-process; the default where vLLM and a CUDA GPU are both present).
+prompts: ``transformers`` (in process, or in a jailed child for untrusted checkpoints:
+``ptb_env.inference.jail``; the CPU default) and ``vllm`` (a child process; the
+default where vLLM and a CUDA GPU are both present).
 
 >>> from ptb_env.inference import evaluate  # doctest: +SKIP
 >>> evaluate(TINY_MODEL_DIR, "tiny-arith", "dev", limit=20).score  # doctest: +SKIP
@@ -22,6 +23,7 @@ from ptb_env.benchmarks import Benchmark, Item, get_benchmark
 from ptb_env.inference.transformers_backend import GenerationSettings
 
 if TYPE_CHECKING:
+    from ptb_env.inference.jail import JailLimits
     from ptb_env.inference.vllm_backend import VLLMSettings
 
 Backend = Literal["transformers", "vllm", "auto"]
@@ -77,7 +79,7 @@ class EvalResult:
         seconds: wall time of loading, generation and scoring.
         backend: the backend that generated (``"transformers"`` or ``"vllm"``).
         timings: seconds by stage: ``load`` (model or engine start-up, 0 for a passed-in
-            model) and ``generate``.
+            model) and ``generate``; a jailed evaluation adds ``jail`` (its start, fork and reply).
         max_new_tokens: the token limit of the completions: the benchmark's, or lower where
             the vLLM backend's fallback ladder stepped down.
     """
@@ -126,6 +128,7 @@ def evaluate(
     backend: Backend = "auto",
     vllm_settings: VLLMSettings | None = None,
     stop_tokens: tuple[str, ...] = (),
+    jail: JailLimits | None = None,
 ) -> EvalResult:
     """Evaluate a checkpoint on a benchmark split with greedy decoding.
 
@@ -143,10 +146,14 @@ def evaluate(
         backend: ``"transformers"``, ``"vllm"`` or ``"auto"`` (see :func:`select_backend`).
         vllm_settings: engine settings of the vLLM backend (default: per hardware).
         stop_tokens: special tokens that end a reply like EOS (the task template's end of turn).
+        jail: load and generate in a child process under these limits (an untrusted
+            checkpoint; transformers backend, without ``model``); the vLLM backend, in a child
+            already, takes its time limit where ``vllm_settings`` sets none.
 
     Raises:
         VLLMUnavailable: ``backend="vllm"`` without vLLM installed.
         VLLMEngineError: The vLLM engine failed to start, or to generate at every limit.
+        JailError: The jailed child exceeded its memory or time limit, or failed.
     """
     import time
 
@@ -159,12 +166,23 @@ def evaluate(
     if name == "vllm":
         from ptb_env.inference import vllm_backend
 
+        if jail is not None:
+            vllm_settings = vllm_backend.with_timeout(vllm_settings, jail.timeout_s)
         gen = vllm_backend.generate(
             model_dir, prompts, bench.max_new_tokens, stop=stop, stop_tokens=stop_tokens,
             settings=vllm_settings, chat_template=chat_template, tokenizer=tokenizer,
         )  # fmt: skip
         completions, max_new_tokens = gen.completions, gen.max_tokens
         timings = {"load": gen.startup_s, "generate": gen.generate_s}
+    elif jail is not None and model is None:
+        from ptb_env.inference import jail as jail_mod
+
+        settings = GenerationSettings(
+            max_new_tokens=bench.max_new_tokens, batch_size=batch_size, stop=stop, stop_tokens=stop_tokens
+        )
+        jailed = jail_mod.generate(model_dir, prompts, settings, jail, chat_template=chat_template)
+        completions, max_new_tokens = jailed.completions, bench.max_new_tokens
+        timings = {"load": jailed.load_s, "generate": jailed.generate_s, "jail": jailed.overhead_s}
     else:
         from ptb_env.inference import transformers_backend
 

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -162,6 +162,15 @@ class VLLMGeneration:
     total_s: float
     max_tokens: int
     limits_tried: tuple[int, ...]
+
+
+def with_timeout(settings: VLLMSettings | None, timeout_s: float) -> VLLMSettings:
+    """``settings`` (``None``: the defaults for this hardware) with ``timeout_s`` where they set none."""
+    if settings is None:
+        from ptb_env.inference import has_gpu
+
+        settings = VLLMSettings() if has_gpu() else VLLMSettings.for_cpu()
+    return settings if settings.timeout_s is not None else replace(settings, timeout_s=timeout_s)
 
 
 def fallback_limits(max_tokens: int, factors: Sequence[float] = FALLBACK_FACTORS) -> list[int]:

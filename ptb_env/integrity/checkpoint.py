@@ -1,7 +1,8 @@
 """Checkpoint checks: a plain safetensors checkpoint with the base model's architecture.
 
-What a checkpoint may hold: ``config.json`` (the base model's architecture; no
-``auto_map``, i.e. no remote code; sizes within limits), ``*.safetensors`` weights
+What a checkpoint may hold: ``config.json`` (the base model's, but for the few keys
+that do not change the computation: ``ptb_env.integrity.model_config``; no
+``auto_map``, i.e. no remote code), ``*.safetensors`` weights
 with the base model's tensor names and shapes, an optional shard index naming
 only those files, and tokenizer/template/generation files (replaced by the task's
 own at grading). A broken checkpoint raises :class:`CheckpointError` (graded as
@@ -17,20 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from ptb_env.errors import CheckpointError, CheckpointViolation
+from ptb_env.integrity.model_config import compare_configs
 
-STRUCTURE_KEYS = (
-    "model_type", "architectures", "hidden_size", "num_hidden_layers", "num_attention_heads",
-    "num_key_value_heads", "intermediate_size", "vocab_size", "head_dim", "tie_word_embeddings",
-)  # fmt: skip
-"""``config.json`` fields that must equal the base model's."""
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz")
 """Weight formats that can run code when loaded: never loaded, and their presence disqualifies."""
 CODE_SUFFIXES = (".py", ".pyc", ".so")
 REMOTE_CODE_KEYS = ("auto_map", "custom_pipelines")
 MAX_CONFIG_BYTES = 1 << 20
 """Largest accepted ``config.json``."""
-MAX_POSITIONS = 1 << 20
-"""Largest accepted ``max_position_embeddings`` (larger ones only waste memory at load)."""
 
 
 def read_config(model_dir: Path) -> dict[str, Any]:
@@ -39,7 +34,7 @@ def read_config(model_dir: Path) -> dict[str, Any]:
         raise CheckpointError("config.json is missing (save the model with save_pretrained).")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
         raise CheckpointError(f"config.json is not valid JSON: {err}") from None
     if not isinstance(config, dict):
         raise CheckpointError("config.json must hold a JSON object.")
@@ -120,28 +115,19 @@ def check_files(ckpt: Path) -> None:
 
 
 def check_config(config: dict[str, Any], base: dict[str, Any]) -> None:
-    """The base model's architecture, no remote code, sizes within limits.
+    """No remote code, and the base model's config on every key that changes the computation.
 
     Raises:
         CheckpointViolation: ``auto_map`` or another remote-code field is set.
-        CheckpointError: Another architecture or an out-of-range size.
+        CheckpointError: A key differs from the base model's, is added or dropped (beyond
+            ``model_config.MAY_DIFFER``); the message names it.
     """
     remote = [k for k in REMOTE_CODE_KEYS if k in config]
     if remote:
         raise CheckpointViolation(
             f"config.json sets {remote[0]!r} (remote code); grading never runs checkpoint code."
         )
-    for k in STRUCTURE_KEYS:
-        if config.get(k) != base.get(k):
-            raise CheckpointError(
-                f"config.json has {k}={config.get(k)!r}, the base model has {base.get(k)!r}: "
-                "the checkpoint must keep the base model's architecture."
-            )
-    positions = config.get("max_position_embeddings", 0)
-    if not isinstance(positions, int) or not 0 <= positions <= MAX_POSITIONS:
-        raise CheckpointError(
-            f"config.json has max_position_embeddings={positions!r}; expected an int <= {MAX_POSITIONS}."
-        )
+    compare_configs(config, base)
 
 
 def check_checkpoint(ckpt: Path, base_dir: Path, base_config: dict[str, Any], base_shapes: dict) -> None:

@@ -114,7 +114,12 @@ class AuditView:
                     f.write(json.dumps(step, ensure_ascii=False) + "\n")
             for name in EVIDENCE:
                 os.symlink(f"{CONTROL_MOUNT}/{name}", ws.root / name)
-            cfg = dataclasses.replace(config, network=False, extra_ro_binds=(*config.extra_ro_binds, *mounts))
+            # the trainer's workspace is 0700 and its files belong to the trainer's sandbox uid: the
+            # auditor runs as that uid (the trainer's processes are dead; every mount is read-only)
+            owner = (trainer.root.stat().st_uid or None) if os.geteuid() == 0 else None
+            cfg = dataclasses.replace(
+                config, network=False, extra_ro_binds=(*config.extra_ro_binds, *mounts), host_uid=owner
+            )
             sandbox = make_sandbox(ws, "bwrap", cfg, time_left=time_left)
         except BaseException:
             ws.remove()

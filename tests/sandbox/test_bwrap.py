@@ -141,7 +141,8 @@ def test_proc_shows_no_host_process_environment_or_file(make, monkeypatch, works
     held = (tmp_path / "held-open.txt").open("w")  # a file the host process holds open
     try:
         r = make().run(
-            "cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' '\\n' | grep -c 'HOST-ENV-SECRE[T]'; "
+            "cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null "
+            "| tr '\\0' '\\n' | grep -c 'HOST-ENV-SECRE[T]'; "
             "for f in /proc/[0-9]*/fd/*; do readlink $f; done | sort -u; "
             "test -e /sys && echo SYS-VISIBLE; echo done"
         )
