@@ -1,5 +1,9 @@
 """Baseline agents for PostTrain-v0 (installed as ``ptb_agents``, never as ``agents``).
 
+Importing the package registers the baselines in :mod:`ptb_env.registry`; the library
+finds this package through its ``ptb_env.agents`` entry point, never by name. The agent
+protocol, the episode loop and ``make_agent`` live in the library and are re-exported here.
+
 >>> sorted(AGENTS)
 ['llm', 'noop', 'random', 'scripted-sft', 'search']
 """
@@ -10,40 +14,33 @@ from typing import Any
 
 import gymnasium as gym
 
-from ptb_agents.base import Agent, EpisodeResult, run_episode
 from ptb_agents.noop import NoopAgent
 from ptb_agents.random_agent import RandomAgent
 from ptb_agents.scripted_sft import ScriptedSFTAgent, ScriptedSFTArgs
 from ptb_agents.search import Arm, SearchAgent, SearchArgs
+from ptb_env.registry import AgentFactory, make_agent, register_agent
+from ptb_env.rollout import Agent, EpisodeResult, run_episode
 
 
-def _llm_agent(**kwargs: Any) -> Agent:
+def _llm_agent(env: gym.Env | None, **kwargs: Any) -> Agent:
     """The LLM agent, imported on use (it needs the `openai` client: the `llm` extra)."""
     from ptb_agents.llm import LLMAgent, LLMArgs
 
     return LLMAgent(LLMArgs(**kwargs))
 
 
-AGENTS = {
+AGENTS: dict[str, AgentFactory] = {
     "llm": _llm_agent,
-    "noop": NoopAgent,
-    "random": RandomAgent,
-    "scripted-sft": ScriptedSFTAgent,
-    "search": SearchAgent,
+    "noop": lambda env: NoopAgent(),
+    "random": RandomAgent,  # samples the env's action space
+    "scripted-sft": lambda env, **kwargs: ScriptedSFTAgent(**kwargs),
+    "search": lambda env, **kwargs: SearchAgent(**kwargs),
 }
+"""The baselines by name, as registered: ``factory(env, **kwargs) -> Agent``."""
 
-
-def make_agent(name: str, env: gym.Env, **kwargs: Any) -> Agent:
-    """A baseline agent by name (``random`` needs the env for its action space)."""
-    if name not in AGENTS:
-        import difflib
-
-        hint = difflib.get_close_matches(name, list(AGENTS), n=1)
-        maybe = f" Did you mean: {hint[0]!r}?" if hint else ""
-        raise KeyError(f"Unknown agent {name!r}.{maybe} Agents: {', '.join(AGENTS)}.")
-    if name == "random":
-        return RandomAgent(env)
-    return AGENTS[name](**kwargs)
+for _name, _factory in AGENTS.items():
+    register_agent(_name, _factory)
+del _name, _factory
 
 
 __all__ = [

@@ -16,16 +16,17 @@ Behaviour a user of the env relies on (``docs/llm-agent.md`` has the details):
   ``final_model/`` if no checkpoint is there (so the episode grades ``ok``, reward 0,
   not ``invalid_checkpoint``) and submits. Arguments of the wrong type or range are
   not checked here: the env reports them in the observation's ``error``.
-- **Context budget**: before each request, older tool outputs are replaced by
-  ``[trimmed N chars]``, then the oldest turns are dropped, then the newest output is
-  cut in the middle; the system prompt and the latest ``keep_recent`` messages stay.
-- **HTTP errors**: connection errors, timeouts, 408/409/429 and 5xx are retried with
-  exponential backoff (``max_tries``); anything else, or retries running out, raises
-  ``LLMError`` with the likely fix (``on_error="give_up"`` submits instead; the error
+- **Context budget** (``llm_context``): before each request, older tool outputs are
+  replaced by ``[trimmed N chars]``, then the oldest turns are dropped, then the newest
+  output is cut in the middle; the system prompt and the latest ``keep_recent`` messages stay.
+- **HTTP errors** (``llm_client``): connection errors, timeouts, 408/409/429 and 5xx are
+  retried with exponential backoff (``max_tries``); anything else, or retries running out,
+  raises ``LLMError`` with the likely fix (``on_error="give_up"`` submits instead; the error
   stays in ``agent.stats``). An episode never ends silently because of the endpoint.
 
->>> LLMArgs(context_tokens=1000).budget_chars
-4000
+Settings and statistics (``LLMArgs``, ``LLMStats``) live in ``llm_config``; this module
+re-exports them with the client's public names, so ``from ptb_agents.llm import ...`` is
+the one import a user needs.
 """
 
 from __future__ import annotations
@@ -34,121 +35,33 @@ import json
 import logging
 import math
 import os
-import random
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, TypeVar
+from dataclasses import dataclass
+from typing import Any
+
+from ptb_agents.llm_client import DEFAULT_BASE_URL, TRANSIENT_STATUS, ChatClient, LLMError
+from ptb_agents.llm_config import EVENTS_KEPT, LLMArgs, LLMStats
+from ptb_agents.llm_context import fit, request_chars
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ENSURE_CHECKPOINT",
+    "EVENTS_KEPT",
+    "FALLBACK_ACTION",
+    "TRANSIENT_STATUS",
+    "LLMAgent",
+    "LLMArgs",
+    "LLMError",
+    "LLMStats",
+    "render_observation",
+]
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
-DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
-"""Where ``vllm serve`` listens by default."""
-TRANSIENT_STATUS = frozenset({408, 409, 429})
-"""HTTP statuses retried besides 5xx."""
 FALLBACK_ACTION = {"tool": "job_status", "args": {}}
 """The step run when the model gives no valid tool call: cheap and without side effects."""
 ENSURE_CHECKPOINT = "[ -f final_model/config.json ] || cp -rL base_model/. final_model/"
 """Run before giving up: the base model is graded (reward 0, status ok) when nothing else is there."""
 NUDGE = "Reply with a call of one of the tools ({tools}); plain text does nothing here."
-EVENTS_KEPT = 1000
-
-
-class LLMError(RuntimeError):
-    """The chat endpoint failed in a way that retrying does not fix, or the retries ran out."""
-
-
-@dataclass(frozen=True)
-class LLMArgs:
-    """Settings of the LLM agent (``None``: from the environment variable named)."""
-
-    base_url: str | None = None
-    """Chat endpoint (default ``$OPENAI_BASE_URL``, else ``http://127.0.0.1:8000/v1``)."""
-    model: str | None = None
-    """Model name (default ``$PTB_LLM_MODEL``, else the only model the server lists)."""
-    api_key: str | None = None
-    """API key (default ``$OPENAI_API_KEY``, else ``"EMPTY"``, which vLLM accepts)."""
-    temperature: float | None = None
-    """Sampling temperature (``None``: the server's default)."""
-    max_tokens: int | None = 2048
-    """Most tokens per reply."""
-    tool_choice: str = "auto"
-    """``"auto"`` or ``"required"`` (vLLM then constrains the output to a tool call)."""
-    extra_body: dict[str, Any] | None = None
-    """Extra request fields for the server (e.g. vLLM's ``chat_template_kwargs``)."""
-    context_tokens: int = 32_000
-    """Budget of one request (messages and tool schemas), in approximate tokens."""
-    chars_per_token: float = 4.0
-    """Characters per token of the approximation (lower it for small vocabularies)."""
-    context_chars: int | None = None
-    """Budget in characters instead (overrides ``context_tokens``)."""
-    keep_recent: int = 4
-    """Latest messages that are never trimmed (unless they alone exceed the budget)."""
-    show_workspace: bool = True
-    """Append the observation's workspace summary to each tool output."""
-    request_timeout_s: float = 600.0
-    """Seconds one request may take before it counts as a (retried) timeout."""
-    max_tries: int = 5
-    """Tries of one request (transient errors only)."""
-    backoff_s: float = 1.0
-    """Wait before the first retry; it doubles each retry."""
-    backoff_max_s: float = 60.0
-    """Longest wait between tries (also caps a server's Retry-After)."""
-    max_nudges: int = 3
-    """Replies without a valid tool call answered per step before the fallback action runs."""
-    max_failed_steps: int = 3
-    """Fallback steps in a row after which the agent gives up (keeps a checkpoint, submits)."""
-    on_error: Literal["raise", "give_up"] = "raise"
-    """On an endpoint failure: raise ``LLMError``, or give up the episode as above."""
-    seed: int = 0
-    """Seed of the backoff jitter."""
-
-    @property
-    def budget_chars(self) -> int:
-        """The request budget in characters."""
-        if self.context_chars is not None:
-            return self.context_chars
-        return int(self.context_tokens * self.chars_per_token)
-
-
-@dataclass
-class LLMStats:
-    """What the agent did in its current episode (``agent.stats``)."""
-
-    requests: int = 0
-    """Chat requests that got a reply."""
-    retries: int = 0
-    """Failed tries that were retried."""
-    tool_calls: int = 0
-    """Valid tool calls the model made."""
-    nudges: int = 0
-    """Replies without a valid tool call that were answered and asked again."""
-    fallbacks: int = 0
-    """Steps that ran the fallback action."""
-    gave_up: bool = False
-    """The agent gave up the episode (too many failed steps, or an endpoint error with ``give_up``)."""
-    prompt_tokens: int = 0
-    """Prompt tokens, as the server reported them."""
-    completion_tokens: int = 0
-    """Completion tokens, as the server reported them."""
-    trimmed_messages: int = 0
-    trimmed_chars: int = 0
-    dropped_messages: int = 0
-    max_request_chars: int = 0
-    """Largest request sent (messages and tool schemas, JSON characters)."""
-    request_seconds: float = 0.0
-    """Time spent in requests, waits between retries included."""
-    last_error: str = ""
-    events: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    """One record per request, retry, nudge and fallback (the last 1000)."""
-
-    def log(self, event: str, **data: Any) -> None:
-        self.events.append({"event": event, **data})
-        del self.events[:-EVENTS_KEPT]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "events"}
 
 
 @dataclass
@@ -165,30 +78,17 @@ class LLMAgent:
 
     name = "llm"
 
-    def __init__(self, args: LLMArgs = LLMArgs(), client: Any = None) -> None:
+    def __init__(self, args: LLMArgs | None = None, client: Any = None) -> None:
+        args = args if args is not None else LLMArgs()
         if args.max_tries < 1 or args.max_nudges < 0 or args.max_failed_steps < 1:
             raise ValueError(
                 f"Expect max_tries >= 1, max_nudges >= 0 and max_failed_steps >= 1, actually got "
                 f"{args.max_tries}, {args.max_nudges} and {args.max_failed_steps}."
             )
         self.args = args
-        self.base_url = args.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        self.chat = ChatClient(args, client)
+        self.base_url = self.chat.base_url
         self.model = args.model or os.environ.get("PTB_LLM_MODEL") or None
-        if client is None:
-            try:
-                import openai
-            except ImportError as err:  # pragma: no cover - openai is a test dependency
-                raise ImportError(
-                    'The llm agent needs the openai client: pip install "ptb-env[llm]"'
-                ) from err
-            client = openai.OpenAI(
-                base_url=self.base_url,
-                api_key=args.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY",
-                timeout=args.request_timeout_s,
-                max_retries=0,  # the agent retries itself, and counts it
-            )
-        self.client = client
-        self._rng = random.Random(args.seed)
         self.stats = LLMStats()
         self.messages: list[dict[str, Any]] = []
         self.tools: list[dict[str, Any]] = []
@@ -217,7 +117,7 @@ class LLMAgent:
                 f"tool schemas ({fixed:,} chars): raise LLMArgs.context_tokens or context_chars."
             )
         if self.model is None:
-            self.model = self._only_model()
+            self.model = self.chat.only_model(self.stats)
 
     def act(self, obs: dict[str, Any], info: dict[str, Any] | None = None) -> dict[str, Any]:
         """Answer the last call with ``obs`` and return the next tool call."""
@@ -361,7 +261,13 @@ class LLMAgent:
     # -- requests ---------------------------------------------------------------
     def _complete(self) -> Any:
         """One chat completion of the (fitted) conversation; returns the reply's message."""
-        self._fit()
+        fit(
+            self.messages,
+            self.stats,
+            budget=self.args.budget_chars,
+            keep_recent=self.args.keep_recent,
+            tools_chars=self._tools_chars,
+        )
         messages = [{k: v for k, v in m.items() if not k.startswith("_")} for m in self.messages]
         size = self._size(self.messages)
         self.stats.max_request_chars = max(self.stats.max_request_chars, size)
@@ -373,7 +279,7 @@ class LLMAgent:
             request["max_tokens"] = self.args.max_tokens
         if self.args.extra_body:
             request["extra_body"] = self.args.extra_body
-        reply = self._with_retries(lambda: self.client.chat.completions.create(**request))
+        reply = self.chat.create(request, self.stats)
         self.stats.requests += 1
         usage = getattr(reply, "usage", None)
         prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
@@ -384,150 +290,9 @@ class LLMAgent:
         choices = getattr(reply, "choices", None) or []
         return choices[0].message if choices else None
 
-    def _only_model(self) -> str:
-        """The model the server serves, when it serves exactly one."""
-        models = [m.id for m in self._with_retries(lambda: self.client.models.list())]
-        if len(models) != 1:
-            raise LLMError(
-                f"No model given and {self.base_url} serves {len(models)} ({', '.join(models[:10])}): "
-                "set LLMArgs.model, --model or PTB_LLM_MODEL."
-            )
-        return models[0]
-
-    def _with_retries(self, fn: Callable[[], T]) -> T:
-        """``fn()``, retrying transient errors with exponential backoff and jitter."""
-        import openai
-
-        t0 = time.perf_counter()
-        try:
-            for attempt in range(1, self.args.max_tries + 1):
-                try:
-                    return fn()
-                except openai.APIStatusError as err:
-                    status, retry_after = err.status_code, _retry_after(err)
-                    if status not in TRANSIENT_STATUS and status < 500:
-                        self.stats.last_error = f"HTTP {status}: {_message(err)}"
-                        raise LLMError(self._explain(status, _message(err))) from err
-                    failure: Exception = err
-                except openai.APIConnectionError as err:  # includes APITimeoutError
-                    status, retry_after, failure = 0, None, err
-                what = f"HTTP {status}" if status else type(failure).__name__
-                self.stats.last_error = f"{what}: {_message(failure)}"
-                if attempt == self.args.max_tries:
-                    raise LLMError(
-                        f"The chat endpoint {self.base_url} failed {attempt} times in a row (last: "
-                        f"{self.stats.last_error}). Is the server up and the model loaded? "
-                        "Raise LLMArgs.max_tries for a flaky server."
-                    ) from failure
-                wait = min(self.args.backoff_max_s, self.args.backoff_s * 2 ** (attempt - 1))
-                wait = min(
-                    self.args.backoff_max_s, max(wait * (1 + 0.25 * self._rng.random()), retry_after or 0)
-                )
-                self.stats.retries += 1
-                self.stats.log("retry", error=what, attempt=attempt, wait_s=round(wait, 3))
-                logger.warning("llm request failed (%s), retry %d in %.1f s", what, attempt, wait)
-                time.sleep(wait)
-            raise AssertionError("unreachable")  # pragma: no cover
-        finally:
-            self.stats.request_seconds += time.perf_counter() - t0
-
-    def _explain(self, status: int, message: str) -> str:
-        """A non-transient error with its likely fix."""
-        low = message.lower()
-        head = f"The chat endpoint {self.base_url} refused the request (HTTP {status}): {message[:500]}"
-        if status == 400 and "tool" in low:
-            fix = (
-                "The server does not take tool calls as sent. With vLLM, start it with "
-                "`vllm serve MODEL --enable-auto-tool-choice --tool-call-parser hermes` (the parser "
-                "that fits the model's chat template); a hosted API needs a model with function calling."
-            )
-        elif status == 400 and ("context" in low or "too long" in low or "maximum" in low):
-            fix = (
-                "The conversation is longer than the model takes: lower LLMArgs.context_tokens (or "
-                "chars_per_token for a small vocabulary), or serve the model with a larger --max-model-len."
-            )
-        elif status in (401, 403):
-            fix = "Check the API key (--api-key or OPENAI_API_KEY)."
-        elif status == 404:
-            fix = (
-                f"Check the model name ({self.model!r}; --model or PTB_LLM_MODEL) and the base URL "
-                "(it usually ends in /v1)."
-            )
-        else:
-            fix = "Retrying does not fix this; check the request settings (LLMArgs)."
-        return f"{head}\n{fix}"
-
-    # -- context budget -----------------------------------------------------------
     def _size(self, messages: list[dict[str, Any]]) -> int:
         """Characters of the request's messages and tools as JSON (``json.dumps`` of each list)."""
-        return _list_chars([_chars(m) for m in messages]) + self._tools_chars
-
-    def _fit(self) -> None:
-        """Trim the conversation to the budget: old outputs, then old turns, then the newest output."""
-        budget, msgs, stats = self.args.budget_chars, self.messages, self.stats
-        sizes = [_chars(m) for m in msgs]
-
-        def total() -> int:
-            return _list_chars(sizes) + self._tools_chars
-
-        def trim(i: int) -> None:
-            if _trim(msgs[i], stats):
-                sizes[i] = _chars(msgs[i])
-
-        if total() <= budget:
-            return
-        protected = max(1, len(msgs) - self.args.keep_recent)
-        for i in range(1, protected):  # 1. older observations become markers, oldest first
-            if _is_obs(msgs[i]):
-                trim(i)
-                if total() <= budget:
-                    return
-        # 2. drop the oldest turns (an assistant message and what follows up to the next one),
-        #    keeping the first observation so that the conversation opens with a user message
-        first = 2 if len(msgs) > 1 and msgs[1]["role"] == "user" else 1
-        dropped = 0
-        while total() > budget:
-            starts = [i for i in range(first, len(msgs)) if msgs[i]["role"] == "assistant"][:2]
-            if len(starts) < 2 or starts[1] > len(msgs) - self.args.keep_recent:
-                break
-            del msgs[starts[0] : starts[1]], sizes[starts[0] : starts[1]]
-            dropped += starts[1] - starts[0]
-        if dropped:
-            stats.dropped_messages += dropped
-            if first == 2:
-                msgs[1]["content"] = f"[{stats.dropped_messages} earlier messages dropped]"
-                sizes[1] = _chars(msgs[1])
-        for i in range(1, len(msgs) - 1):  # 3. the recent observations but the newest
-            if total() <= budget:
-                return
-            if _is_obs(msgs[i]):
-                trim(i)
-        last = msgs[-1]
-        for _ in range(5):  # 4. cut the newest observation in the middle (JSON escapes need a few rounds)
-            over = total() - budget
-            if over <= 0 or not _is_obs(last):
-                break
-            text = last["content"]
-            keep = max(0, len(text) - over - 80)
-            last["content"] = (
-                text[: keep // 2]
-                + f"\n[... {len(text) - keep} chars trimmed ...]\n"
-                + text[len(text) - keep // 2 :]
-            )
-            sizes[-1] = _chars(last)
-            stats.trimmed_chars += len(text) - keep
-        if total() > budget:
-            stats.log("over_budget", chars=total(), budget=budget)
-
-
-def _chars(message: dict[str, Any]) -> int:
-    """Characters of one message as sent (private ``_`` keys left out)."""
-    return len(json.dumps({k: v for k, v in message.items() if not k.startswith("_")}, ensure_ascii=False))
-
-
-def _list_chars(sizes: list[int]) -> int:
-    """Characters of a JSON list of items of these sizes (``json.dumps`` separates with ", ")."""
-    return 2 + sum(sizes) + 2 * max(0, len(sizes) - 1)
+        return request_chars(messages, self._tools_chars)
 
 
 def _json_object(text: str) -> dict[str, Any] | None:
@@ -537,22 +302,6 @@ def _json_object(text: str) -> dict[str, Any] | None:
     except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
         return None
     return value if isinstance(value, dict) else None
-
-
-def _is_obs(message: dict[str, Any]) -> bool:
-    return message["role"] == "tool" or bool(message.get("_obs"))
-
-
-def _trim(message: dict[str, Any], stats: LLMStats) -> bool:
-    """Replace an observation's text by a marker; False when it is already short."""
-    text = message.get("content") or ""
-    marker = f"[trimmed {len(text)} chars]"
-    if text.startswith("[trimmed ") or len(text) <= len(marker):
-        return False
-    message["content"] = marker
-    stats.trimmed_messages += 1
-    stats.trimmed_chars += len(text)
-    return True
 
 
 def render_observation(obs: dict[str, Any], show_workspace: bool = True) -> str:
@@ -577,23 +326,3 @@ def render_observation(obs: dict[str, Any], show_workspace: bool = True) -> str:
     if show_workspace and obs.get("workspace"):
         parts.append(f"[workspace]\n{obs['workspace']}")
     return "\n".join(parts)
-
-
-def _message(err: Exception) -> str:
-    """The server's error message, when it sent one."""
-    body = getattr(err, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-        if body.get("message"):
-            return str(body["message"])
-    return str(getattr(err, "message", None) or err)
-
-
-def _retry_after(err: Any) -> float | None:
-    """Seconds of a Retry-After header, if the server sent one."""
-    try:
-        return float(err.response.headers.get("retry-after"))
-    except (AttributeError, TypeError, ValueError):
-        return None

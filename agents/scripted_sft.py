@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ptb_agents.steps import (
     STARTUP_S,
-    Plan,
+    Episode,
     PlanAgent,
     evaluate,
     generate_data,
@@ -48,9 +48,9 @@ class ScriptedSFTAgent(PlanAgent):
     def __init__(self, args: ScriptedSFTArgs = ScriptedSFTArgs()) -> None:
         self.args = args
 
-    def _steps(self) -> Plan:
+    def _steps(self) -> Episode:
         a = self.args
-        obs = yield  # primed by reset
+        obs = yield None  # primed by reset
         train_s = max(10.0, seconds_left(obs) - a.reserve_s - STARTUP_S)
         steps = a.max_steps or max(10, int(a.steps_per_second * train_s))
         n = min(a.max_examples, steps * a.batch_size)

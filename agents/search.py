@@ -29,6 +29,7 @@ from typing import Any
 
 from ptb_agents.steps import (
     STARTUP_S,
+    Episode,
     Plan,
     PlanAgent,
     evaluate,
@@ -118,9 +119,9 @@ class SearchAgent(PlanAgent):
             n, rounds = math.ceil(n / self.args.eta), rounds + 1
         return rounds
 
-    def _steps(self) -> Plan:
+    def _steps(self) -> Episode:
         a = self.args
-        obs = yield  # primed by reset
+        obs = yield None  # primed by reset
         # the data pool: one epoch of every step the run can take, whichever arm wins
         total = self._train_time(obs, len(a.arms) + self._rounds_left(len(a.arms)) + 1, 2 * len(a.arms))
         batch = max(arm.batch_size for arm in a.arms)

@@ -1,7 +1,9 @@
 """Building blocks of the scripted baselines: plans are generators that yield tool calls.
 
-A plan yields an action and receives the observation it produced; ``yield from``
-composes these steps.
+A plan yields an action and receives the observation it produced, with the step's
+structured result (``info["result"]``, see ``ptb_env.tools.results``) added under
+``"result"``; ``yield from`` composes these steps. Plans read results, never the
+tools' text.
 """
 
 from __future__ import annotations
@@ -12,9 +14,17 @@ from typing import Any
 
 Obs = dict[str, Any]
 Plan = Generator[dict[str, Any], Obs, Obs]
+"""A step of a plan: yields actions, receives observations, returns the last observation."""
+Episode = Generator[dict[str, Any] | None, Obs, None]
+"""A whole plan (``PlanAgent._steps``): its first ``yield None`` is the priming by ``reset``."""
 
 STARTUP_S = 12.0
 """Seconds a training job spends starting (Python, torch, model load) before its clock runs."""
+
+
+def with_result(obs: Obs, info: dict[str, Any] | None) -> Obs:
+    """``obs`` with the step's structured result (``info["result"]``, ``{}`` if none) under ``"result"``."""
+    return {**obs, "result": (info or {}).get("result", {})}
 
 
 def seconds_left(obs: Obs, default: float = 300.0) -> float:
@@ -35,14 +45,18 @@ def train_and_wait(train_args: dict[str, Any]) -> Generator[dict[str, Any], Obs,
     If the job could not start (the observation carries an error), returns at once, job ``None``.
     """
     obs = yield {"tool": "train", "args": train_args}
-    m = re.search(r'"job_id": (\d+)', obs["output"])
-    if m is None:
+    if not obs["result"].get("ok") or "job" not in obs["result"]:
         return obs, None
-    job = int(m.group(1))
+    job = int(obs["result"]["job"]["id"])
     obs = yield {"tool": "wait", "args": {"job_id": job}}
-    while "running" in obs["output"].split("\n", 1)[0]:
+    while _running(obs, job):
         obs = yield {"tool": "wait", "args": {"job_id": job}}
     return obs, job
+
+
+def _running(obs: Obs, job: int) -> bool:
+    """Whether ``wait``'s result shows ``job`` still running (an error: not running, stop waiting)."""
+    return any(j["id"] == job and j["state"] == "running" for j in obs["result"].get("jobs", ()))
 
 
 def train_stats(job: int) -> Generator[dict[str, Any], Obs, dict[str, float] | None]:
@@ -55,14 +69,10 @@ def train_stats(job: int) -> Generator[dict[str, Any], Obs, dict[str, float] | N
     return {"steps": float(steps[-1]), "train_seconds": float(seconds[-1])}
 
 
-_DEV = re.compile(r"dev score of .*?: ([0-9.]+) on (\d+) items")
-
-
 def evaluate(model: str, limit: int) -> Generator[dict[str, Any], Obs, float | None]:
     """Score ``model`` on ``limit`` dev items; ``None`` when it could not be scored."""
     obs = yield {"tool": "evaluate", "args": {"model": model, "limit": limit}}
-    m = _DEV.search(obs["output"])
-    return float(m.group(1)) if m else None
+    return float(obs["result"]["score"]) if obs["result"].get("ok") else None
 
 
 class PlanAgent:
@@ -83,12 +93,13 @@ class PlanAgent:
 
     def act(self, obs: Obs, info: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
-            return self._plan.send(obs)
+            action = self._plan.send(with_result(obs, info))
         except StopIteration:
-            return {"tool": "submit", "args": {}}
+            action = None
+        return action if action is not None else {"tool": "submit", "args": {}}
 
     def _start(self) -> None:
         """Per-episode state, before the plan starts."""
 
-    def _steps(self) -> Plan:
+    def _steps(self) -> Episode:
         raise NotImplementedError

@@ -14,7 +14,6 @@ passes (``{"tool": "pass"}``, free) when it has nothing to do:
 
 from __future__ import annotations
 
-import re
 import time
 from collections import defaultdict
 from collections.abc import Mapping
@@ -83,7 +82,7 @@ class TeamTrainerAgent(_Teammate):
 
     def act(self, obs: dict[str, Any], info: dict[str, Any] | None = None) -> dict[str, Any]:
         a = self.args
-        if self.stage == 0 and "wrote" in obs["teammates"] and "data/train.jsonl" in obs["teammates"]:
+        if self.stage == 0 and any(_wrote_data(t) for t in (info or {}).get("teammates", ())):
             self.stage = 1
             train = {
                 "data": "data/train.jsonl",
@@ -95,13 +94,26 @@ class TeamTrainerAgent(_Teammate):
             }
             return {"tool": "train", "args": train}
         if self.stage == 1:
-            m = re.search(r'"job_id": (\d+)', obs["output"])
-            if m is None:  # the job did not start: try again next round
+            job = (info or {}).get("result", {}).get("job")
+            if job is None:  # the job did not start: try again next round
                 self.stage = 0
                 return PASS
             self.stage = 2
-            return {"tool": "wait", "args": {"job_id": int(m.group(1))}}
+            return {"tool": "wait", "args": {"job_id": job["id"]}}
         return PASS
+
+
+def _wrote_data(turn: Mapping[str, Any]) -> bool:
+    """Whether a teammate's turn wrote ``data/train.jsonl`` successfully (a ``bash`` call that named it)."""
+    result = turn.get("result", {})
+    command = str(turn.get("args", {}).get("command", ""))
+    return turn.get("tool") == "bash" and result.get("exit_code") == 0 and "data/train.jsonl" in command
+
+
+def _job_exited(turn: Mapping[str, Any]) -> bool:
+    """Whether a teammate's turn reports a job that exited (e.g. its ``wait`` for the training job)."""
+    jobs = turn.get("result", {}).get("jobs") or []
+    return any(j.get("state") == "exited" for j in jobs)
 
 
 class EvaluatorAgent(_Teammate):
@@ -110,7 +122,7 @@ class EvaluatorAgent(_Teammate):
     name = "evaluator"
 
     def act(self, obs: dict[str, Any], info: dict[str, Any] | None = None) -> dict[str, Any]:
-        if self.stage == 0 and re.search(r"job \d+: exited", obs["teammates"]):
+        if self.stage == 0 and any(_job_exited(t) for t in (info or {}).get("teammates", ())):
             self.stage = 1
             return {"tool": "evaluate", "args": {"model": "final_model", "limit": self.args.dev_limit}}
         if self.stage == 1:
@@ -140,7 +152,7 @@ def run_parallel(env: Any, policies: Mapping[str, Agent], seed: int | None = Non
     while env.agents:
         calls = {a: policies[a].act(observations[a], infos[a]) for a in env.agents}
         for a, call in calls.items():
-            actions[a] += call.get("tool") != "pass"
+            actions[a] += not (isinstance(call, dict) and call.get("tool") == "pass")
         observations, rewards, terminations, truncations, infos = env.step(calls)
         for a, r in rewards.items():
             totals[a] += float(r)

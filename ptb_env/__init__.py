@@ -12,7 +12,6 @@ from ptb_env.errors import (
     BenchmarkNotFound,
     CheckpointError,
     GraderError,
-    InvalidToolCall,
     PtbEnvError,
     TaskNotFound,
 )
@@ -27,7 +26,6 @@ __all__ = [
     "BenchmarkNotFound",
     "CheckpointError",
     "GraderError",
-    "InvalidToolCall",
     "PtbEnvError",
     "TaskNotFound",
     "__version__",

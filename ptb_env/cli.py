@@ -55,9 +55,16 @@ def _run(a: argparse.Namespace) -> int:
     import gymnasium as gym
 
     import ptb_env  # noqa: F401 - registers the envs
-    from ptb_agents import make_agent, run_episode
+    from ptb_env.errors import AgentNotFound
+    from ptb_env.registry import agent_factory, make_agent
+    from ptb_env.rollout import run_episode
     from ptb_env.tasks import gym_id
 
+    try:
+        agent_factory(a.agent)
+    except AgentNotFound as err:
+        print(f"error: {err}")
+        return 2
     results = []
     for seed in a.seed:
         env = gym.make(gym_id(a.task), time_limit_s=a.time_limit, sandbox=a.sandbox, progress=False)
@@ -197,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--agent",
         default="scripted-sft",
-        help="noop, random, scripted-sft, search, or llm (an OpenAI-compatible endpoint: "
-        "OPENAI_BASE_URL, OPENAI_API_KEY, PTB_LLM_MODEL)",
+        help="a registered agent (ptb_env.registry): noop, random, scripted-sft, search, or llm (an "
+        "OpenAI-compatible endpoint: OPENAI_BASE_URL, OPENAI_API_KEY, PTB_LLM_MODEL)",
     )
     run.add_argument("--task", default="tiny-arith")
     run.add_argument("--seed", type=int, nargs="+", default=[0], help="one episode per seed")
@@ -210,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     bt = sub.add_parser(
         "batch", help="run agent x seed episodes on Ray, one actor each (or --serial); print the results"
     )
-    bt.add_argument("--agent", nargs="+", default=["scripted-sft"], help="one or more baseline agents")
+    bt.add_argument("--agent", nargs="+", default=["scripted-sft"], help="one or more registered agents")
     bt.add_argument("--task", default="tiny-arith")
     bt.add_argument("--seed", type=int, nargs="+", default=[0], help="one episode per agent and seed")
     bt.add_argument("--time-limit", type=float, default=None, help="seconds (default: the task's budget)")

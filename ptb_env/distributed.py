@@ -8,7 +8,7 @@ Ray is the optional extra ``ray`` (``pip install "ptb-env[ray]"``); with ``addre
 the runner starts a local Ray instance, with ``"auto"`` or ``"ray://head:10001"`` it joins
 a cluster (see ``docs/scale.md``).
 
-Each result is a dict with the fields of ``ptb_agents.EpisodeResult`` (but ``info``) plus
+Each result is a dict with the fields of ``ptb_env.rollout.EpisodeResult`` (but ``info``) plus
 where and how the episode ran; an episode that fails (an exception in the env or the agent,
 a dead actor) comes back with status ``infra_error`` and the error, and the batch goes on.
 
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ptb_env.errors import PtbEnvError
+from ptb_env.registry import agent_factory
 from ptb_env.tasks import get_task
 
 if TYPE_CHECKING:
@@ -73,8 +74,11 @@ class EpisodeSpec:
     """
 
     agent: str | Callable[..., Any]
-    """A baseline agent's name (``ptb_agents.AGENTS``), or a factory ``f(env) -> agent``
-    (it must pickle to reach a Ray worker: a module-level function or class)."""
+    """A registered agent's name (``ptb_env.registry.list_agents()``), or a factory
+    ``f(env, **agent_kwargs) -> agent`` (it must pickle to reach a Ray worker: a module-level
+    function or class). A Ray worker resolves a name in its own process, so it knows the agents
+    of the ``ptb_env.agents`` entry points (the baselines among them), not those registered in
+    code on the driver: pass such an agent's factory instead."""
     task: str = "tiny-arith"
     """Task id (``ptb-env list``)."""
     seed: int | None = 0
@@ -82,7 +86,7 @@ class EpisodeSpec:
     time_limit_s: float | None = None
     """Wall-clock budget of the episode (default: the task's)."""
     agent_kwargs: Mapping[str, Any] = field(default_factory=dict, hash=False)
-    """Keywords of ``ptb_agents.make_agent``, e.g. ``{"args": ScriptedSFTArgs(max_steps=40)}``."""
+    """Keywords of the agent's factory, e.g. ``{"args": ScriptedSFTArgs(max_steps=40)}``."""
     env_kwargs: Mapping[str, Any] = field(default_factory=dict, hash=False)
     """Keywords of ``gym.make("PostTrain-v0", ...)`` (``sandbox``, ``max_steps``, ``score_cache_dir``,
     ``sandbox_config``, ...); ``task`` and ``time_limit_s`` come from the fields above."""
@@ -90,14 +94,7 @@ class EpisodeSpec:
     def __post_init__(self) -> None:
         get_task(self.task)  # TaskNotFound, with the closest name
         if isinstance(self.agent, str):
-            from ptb_agents import AGENTS
-
-            if self.agent not in AGENTS:
-                import difflib
-
-                hint = difflib.get_close_matches(self.agent, list(AGENTS), n=1)
-                maybe = f" Did you mean: {hint[0]!r}?" if hint else ""
-                raise KeyError(f"Unknown agent {self.agent!r}.{maybe} Agents: {', '.join(AGENTS)}.")
+            agent_factory(self.agent)  # AgentNotFound, with the closest name
         elif not callable(self.agent):
             raise TypeError(
                 f"Expect `agent` to be a name or a factory f(env) -> agent, actually: {self.agent!r}"
@@ -136,14 +133,12 @@ def sandbox_config_for(
     the sandbox sees the GPU devices and inherits ``CUDA_VISIBLE_DEVICES`` (the GPUs Ray gave
     the actor). ``None`` when there is nothing to set (the env's default applies).
     """
-    from ptb_env.sandbox import SandboxConfig
 
     config = spec.env_kwargs.get("sandbox_config")
     if num_cpus is None and not num_gpus:
         return config
     if config is None:  # the env's default, from the task (PostTrainEnv.reset)
-        task = get_task(spec.task)
-        config = SandboxConfig(network=task.network, memory_mb=task.memory_mb, gpu=task.gpus > 0)
+        config = get_task(spec.task).sandbox_config()
     changes: dict[str, Any] = {}
     if num_cpus is not None and config.cpus is None:
         changes["cpus"] = float(num_cpus)
@@ -152,25 +147,6 @@ def sandbox_config_for(
         if "CUDA_VISIBLE_DEVICES" not in config.pass_env:
             changes["pass_env"] = (*config.pass_env, "CUDA_VISIBLE_DEVICES")
     return dataclasses.replace(config, **changes) if changes else config
-
-
-def _weights_and_config(p: Path) -> bool:
-    """The files of a checkpoint that its fingerprint covers (as the grader's score cache does)."""
-    return p.suffix == ".safetensors" or p.name in ("config.json", "model.safetensors.index.json")
-
-
-def _checkpoint_hash(env: Any) -> str:
-    """SHA-256 over ``final_model/``'s weight and config files, the fingerprint the grader's score
-    cache keys on; "" when there is no checkpoint or it cannot be read."""
-    from ptb_env.score_cache import content_hash
-
-    workspace = env.unwrapped.workspace
-    try:
-        if workspace is None or not any(workspace.final_model.rglob("*.safetensors")):
-            return ""
-        return content_hash(workspace.final_model, _weights_and_config)
-    except OSError:
-        return ""
 
 
 def _row(spec: EpisodeSpec, index: int, **values: Any) -> dict[str, Any]:
@@ -215,10 +191,11 @@ def run_one(
     import gymnasium as gym
 
     import ptb_env  # noqa: F401 - registers the envs
-    from ptb_agents import make_agent, run_episode
+    from ptb_env.rollout import run_episode
 
     started = time.time()
     env, tmp, trajectory_path = None, None, None
+    recorder: Any = None
     extra: dict[str, Any] = {"gpu_ids": list(gpu_ids), "started_at": started}
     try:
         kwargs = dict(spec.env_kwargs)
@@ -235,15 +212,16 @@ def run_one(
                 extra["trajectory_text"] = None
             else:
                 tmp = tempfile.mkdtemp(prefix="ptb-trajectory-")
-                env = RecordTrajectory(env, tmp, agent=spec.agent_name)
-        if isinstance(spec.agent, str):
-            agent = make_agent(spec.agent, env, **spec.agent_kwargs)
-        else:
-            agent = spec.agent(env, **spec.agent_kwargs)
+                recorder = RecordTrajectory(env, tmp, agent=spec.agent_name)
+                env = recorder
+        factory = agent_factory(spec.agent) if isinstance(spec.agent, str) else spec.agent
+        agent = factory(env, **spec.agent_kwargs)
+        assert env is not None
         r = run_episode(env, agent, seed=spec.seed)
-        checkpoint = _checkpoint_hash(env)
-        if tmp is not None:
-            trajectory_path = env.path
+        # the grader's fingerprint of its own copy: the host never reads the agent's files here
+        checkpoint = str(r.info.get("grade", {}).get("checkpoint", ""))
+        if recorder is not None:
+            trajectory_path = recorder.path
         row = _row(
             spec, index, **{k: v for k, v in vars(r).items() if k != "info"},
             checkpoint=checkpoint, grade=r.info.get("grade", {}), integrity=r.info.get("integrity", {}),

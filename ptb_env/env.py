@@ -22,12 +22,11 @@ import contextlib
 import dataclasses
 import math
 import os
-import reprlib
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import gymnasium as gym
 
@@ -35,25 +34,31 @@ from ptb_env.budget import Budget
 from ptb_env.errors import EpisodeNotRunning, GraderError
 from ptb_env.grading import Grade, Grader, ScoreCache
 from ptb_env.integrity import IntegrityConfig
-from ptb_env.observations import build_observation, observation_space, valid_text_tree, workspace_summary
+from ptb_env.observations import (
+    Observation,
+    build_observation,
+    observation_space,
+    valid_text_tree,
+    workspace_summary,
+)
 from ptb_env.owner import track
 from ptb_env.reclaim import reclaim_orphans
 from ptb_env.sandbox import Sandbox, SandboxConfig, SandboxKind, make_sandbox
-from ptb_env.spaces import ToolCallSpace, check_call
+from ptb_env.spaces import ToolCallSpace
 from ptb_env.tasks import DEFAULT_TASK, TaskSpec, get_task
 from ptb_env.tasks.card import render_task_card
 from ptb_env.tools import DevScores, Tool, ToolContext, ToolResult, default_tools
+from ptb_env.tools.runner import StepRecorder, ToolCall, ToolRunner
 from ptb_env.tools.train import SNAPSHOT_DIR
 from ptb_env.workspace import Workspace
 
 RewardMode = Literal["uplift", "normalized"]
+Action = Mapping[str, Any] | str | bytes
+"""A tool call: ``{"tool": name, "args": {...}}``, or the same as a JSON string (bytes: UTF-8)."""
 TRAJECTORY_STEPS = 1000
 """Steps kept in ``env.trajectory`` (the oldest are dropped)."""
 TRAJECTORY_CHARS = 2000
-"""Characters kept of each action and output in ``env.trajectory``."""
-_SHORT_REPR = reprlib.Repr()
-"""Bounded repr of a dict action (safe on deeply nested or huge values)."""
-_SHORT_REPR.maxlevel, _SHORT_REPR.maxstring, _SHORT_REPR.maxother = 6, TRAJECTORY_CHARS, 200
+"""Characters kept of each string of a step in ``env.trajectory``."""
 
 
 _FORKED_WITH_TORCH = False
@@ -74,7 +79,7 @@ def default_workspace_root() -> Path:
     return Path(env) if env else Path(tempfile.gettempdir()) / f"ptb_env-{os.getuid()}"
 
 
-class PostTrainEnv(gym.Env[dict, dict | str]):
+class PostTrainEnv(gym.Env[Observation, Action]):
     """Post-train a base model for a benchmark; reward = test-score uplift of ``final_model/``.
 
     Args:
@@ -131,7 +136,7 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         if on_grader_error not in ("raise", "report"):
             raise ValueError(f"Expect on_grader_error 'raise' or 'report', actually got {on_grader_error!r}.")
         self.task = get_task(task)
-        self.limits = {
+        self.limits: dict[str, Any] = {
             "seconds": self.task.time_limit_s if time_limit_s is None else time_limit_s,
             "steps": self.task.max_steps if max_steps is None else max_steps,
             "dev_evals": self.task.max_dev_evals if max_dev_evals is None else max_dev_evals,
@@ -145,20 +150,22 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         cache = ScoreCache(Path(score_cache_dir) if score_cache_dir else None)
         self.grader = Grader(self.task, cache, progress=progress, integrity=integrity)
         self.tools: dict[str, Tool] = default_tools()
-        schemas = {name: t.parameters for name, t in self.tools.items()}
+        self.runner = ToolRunner(self.tools)
         self.action_space = ToolCallSpace(
-            schemas,
+            self.runner.schemas,
             {name: t.sample_args for name, t in self.tools.items()},
             weights={name: t.sample_weight for name, t in self.tools.items()},
         )
-        self.observation_space = observation_space()
+        self.observation_space = cast("gym.spaces.Space[Observation]", observation_space())
         self.task_card = render_task_card(self.task, self.tools)
         self._workspace: Workspace | None = None
         self._sandbox: Sandbox | None = None
         self._ctx: ToolContext | None = None
         self._done = True
-        self._last_obs: dict[str, Any] | None = None
-        self._trajectory: list[dict[str, Any]] = []
+        self._last_obs: Observation | None = None
+        self._steps = StepRecorder(chars=TRAJECTORY_CHARS, keep=TRAJECTORY_STEPS)
+        self.last_call: ToolCall | None = None
+        """The last step's tool call (action, tool, validated args, result), ``None`` before one."""
         self._tool_texts: list[tuple[str, str]] = []
         """(name, text) of every string argument of every valid tool call, whole (contamination scan)."""
         self._base_score = math.nan
@@ -188,7 +195,9 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         return files
 
     # -- episode -------------------------------------------------------------
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Observation, dict[str, Any]]:
         """Start an episode: fresh workspace and sandbox, full budget.
 
         ``info`` holds ``task_card``, ``tool_schemas``, ``base_score``, ``task``,
@@ -209,13 +218,16 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
             self._workspace.owner_file.unlink(missing_ok=True)
         budget = Budget.from_limits(**self.limits)
         try:
-            base = self.sandbox_config or SandboxConfig(
-                network=self.task.network, memory_mb=self.task.memory_mb, gpu=self.task.gpus > 0
-            )
+            base = self.sandbox_config or self.task.sandbox_config()
             config = dataclasses.replace(base, masked_paths=(*base.masked_paths, self.grader.cache.root))
             self._sandbox = make_sandbox(
-                self._workspace, self.sandbox_kind, config, time_left=budget.remaining_seconds
+                self._workspace, self.sandbox_kind, config, time_left=budget.remaining_seconds, start=False
             )
+            card = render_task_card(self.task, self.tools, self._sandbox.paths.workspace)
+            if card != self.task_card:  # unsandboxed, the card names this episode's host workspace
+                self.task_card = card
+                self._workspace.task_card_path.write_text(card, encoding="utf-8")
+            self._sandbox.start()
         except BaseException:
             self._teardown()
             raise
@@ -227,7 +239,8 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
             return float(value["score"]), int(value["n"]), float(value["seconds"])
 
         budget.reset()
-        self._trajectory = []
+        self._steps.clear()
+        self.last_call = None
         self._tool_texts = []
         self._ctx = ToolContext(self.task, self._workspace, self._sandbox, budget, score_dev, DevScores())
         self._workspace.write_budget(budget)
@@ -243,29 +256,24 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         }
         return obs, valid_text_tree(info)
 
-    def step(self, action: dict | str):
+    def step(self, action: Action) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
         """Run one tool call; the last step (``submit`` or budget out) is graded."""
         ctx = self._ctx
         if ctx is None or self._done:
             raise EpisodeNotRunning("The episode is not running: call reset() before step().")
         budget, best_before = ctx.budget, ctx.dev.best
-        info: dict[str, Any] = {"tool": None}
         if budget.exhausted():
-            result = ToolResult(error="The budget ran out before this action; it was not run.")
+            error = "The budget ran out before this action; it was not run."
+            call = ToolCall(action, None, {}, ToolResult(error=error))
         else:
             budget.charge_step()
-            parsed, why = check_call(action, self.action_space.schemas)
-            if parsed is None:
-                result = ToolResult(error=why)
-            else:
-                info["tool"] = parsed[0]
-                n = budget.counters["steps"].used()
-                self._tool_texts += [
-                    (f"step {n} {parsed[0]}.{k}", v) for k, v in parsed[1].items() if isinstance(v, str)
-                ]
-                result = self._run_tool(parsed[0], parsed[1], ctx)
+            call = self.runner.call(action, ctx)
+            self._tool_texts += call.texts(f"step {budget.counters['steps'].used()}")
+        result = call.result
+        info: dict[str, Any] = {"tool": call.tool, "result": call.info()}
         ctx.workspace.write_budget(budget)
-        self._record(action, result)
+        self.last_call = call
+        self._steps.record(call)
         terminated = result.submit
         truncated = not terminated and budget.exhausted()
         reward = self._shaping(best_before, ctx.dev.best)
@@ -277,42 +285,11 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
         obs = self._observe(result, ctx)
         return obs, float(reward), terminated, truncated, valid_text_tree(info)
 
-    def _run_tool(self, name: str, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        """Run a tool; whatever the agent's state did to it becomes an error in the observation.
-
-        A ``GraderError`` (the evaluation machinery, not the agent) still raises. Anything
-        else, such as a sandbox that died or lied during a control request, is reported to
-        the agent (the sandbox restarts at its next call) instead of ending the RL loop.
-        """
-        try:
-            return self.tools[name].run(ctx, args)
-        except GraderError:
-            raise
-        except Exception as err:  # noqa: BLE001 - the agent can break its shell; never crash the loop
-            return ToolResult(
-                error=f"{name} failed: {type(err).__name__}: {str(err)[-500:]} (the shell restarts at the "
-                "next call if it died)"
-            )
-
-    def _record(self, action: Any, result: ToolResult) -> None:
-        """Keep a short record of the step (for the optional LLM judge and for users)."""
-        try:
-            text = action if isinstance(action, str) else _SHORT_REPR.repr(action)
-        except (ValueError, RecursionError):
-            text = f"<{type(action).__name__} action too large to show>"
-        self._trajectory.append(
-            {
-                "action": text[:TRAJECTORY_CHARS],
-                "output": result.output[:TRAJECTORY_CHARS],
-                "error": result.error,
-            }
-        )
-        del self._trajectory[:-TRAJECTORY_STEPS]
-
     @property
     def trajectory(self) -> list[dict[str, Any]]:
-        """The episode's last steps: action, output and error of each, cut short."""
-        return list(self._trajectory)
+        """The episode's last steps (``StepRecorder`` records: step, tool, action, args, output,
+        error, result), each string cut short."""
+        return list(self._steps.steps)
 
     def _shaping(self, before: float, after: float) -> float:
         if not self.dev_shaping:
@@ -333,7 +310,7 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
                     scan_paths=[Path(scratch)],
                     snapshot_paths=[ctx.workspace.control_dir / SNAPSHOT_DIR],
                     tool_texts=self._tool_texts,
-                    trajectory=self._trajectory,
+                    trajectory=self._steps.steps,
                 )
         except GraderError as err:
             if self.on_grader_error == "raise":
@@ -381,7 +358,7 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
             "integrity": grade.integrity,
         }
 
-    def _observe(self, result: ToolResult, ctx: ToolContext | None = None) -> dict[str, Any]:
+    def _observe(self, result: ToolResult, ctx: ToolContext | None = None) -> Observation:
         ctx = ctx or self._ctx
         assert ctx is not None
         if self._done or self._ctx is not ctx:  # over, or closed by another thread meanwhile
@@ -391,7 +368,8 @@ class PostTrainEnv(gym.Env[dict, dict | str]):
                 jobs = ctx.sandbox.jobs.render()
             except Exception as err:  # noqa: BLE001 - a broken shell must not crash the step
                 jobs = f"(job states unavailable: {type(err).__name__}; the shell restarts at the next call)"
-        summary = workspace_summary(ctx.workspace.root, ctx.workspace.layout.final_model, jobs)
+        ws = ctx.workspace
+        summary = workspace_summary(ws.root, ws.layout.final_model, jobs, ctx.paths.workspace)
         obs = build_observation(
             result.output, summary, ctx.budget.left(), ctx.dev.best, ctx.dev.last, result.error
         )

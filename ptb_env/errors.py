@@ -83,12 +83,23 @@ class TaskNotFound(PtbEnvError, KeyError):
         return str(self.args[0])
 
 
-class InvalidToolCall(PtbEnvError, ValueError):
-    """An action that is not a valid tool call (an agent mistake: it becomes an observation)."""
+class AgentNotFound(PtbEnvError, KeyError):
+    """An agent name that is not registered (``ptb_env.registry``)."""
 
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        known = sorted(known)
+        hint = difflib.get_close_matches(name, known, n=1)
+        msg = f"Unknown agent {name!r}."
+        if hint:
+            msg += f" Did you mean: {hint[0]!r}?"
+        msg += f" Registered agents: {', '.join(known) or 'none'}."
+        if not hint:
+            msg += " Register one with ptb_env.registry.register_agent or a `ptb_env.agents` entry point."
+        super().__init__(msg)
+        self.name = name
 
-class ToolError(PtbEnvError):
-    """A valid tool call that could not be carried out (an agent mistake: it becomes an observation)."""
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class EpisodeNotRunning(PtbEnvError, RuntimeError):

@@ -52,7 +52,7 @@ from ptb_env.inference import select_backend
 from ptb_env.inference.jail import JailConfig, JailLimits
 from ptb_env.integrity import IntegrityConfig, Verdict
 from ptb_env.integrity.checkpoint import check_checkpoint, read_config, tensor_shapes
-from ptb_env.score_cache import ScoreCache, content_hash
+from ptb_env.score_cache import ScoreCache, checkpoint_files, checkpoint_fingerprint, content_hash
 from ptb_env.tasks import TaskSpec
 from ptb_env.tasks.models import resolve_model
 from ptb_env.workspace import Workspace
@@ -83,6 +83,8 @@ class Grade:
         n: test items scored.
         seconds: wall time of grading.
         cached: the checkpoint's score came from the score cache.
+        checkpoint: SHA-256 of the scored checkpoint's weight and config files (the task's
+            files swapped in), the score cache's key; "" when it was not scored.
     """
 
     status: str
@@ -94,14 +96,11 @@ class Grade:
     seconds: float = 0.0
     cached: bool = False
     integrity: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str = ""
     """Each integrity check's verdict (``Verdict.to_info()``), by check name."""
 
     def to_info(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _weights_and_config(p: Path) -> bool:
-    return p.suffix == ".safetensors" or p.name in ("config.json", "model.safetensors.index.json")
 
 
 class Grader:
@@ -172,7 +171,7 @@ class Grader:
             GraderError: The base model cannot be evaluated (an infrastructure error).
         """
         try:
-            weights = content_hash(self.base_dir, _weights_and_config)
+            weights = checkpoint_fingerprint(self.base_dir)
             key = self._key(weights, split, limit)
             value, _ = self.cache.get_or_compute(key, lambda: self._evaluate(self.base_dir, split, limit))
             self._item_s = float(value["seconds"]) / max(1, int(value["n"]))
@@ -211,7 +210,7 @@ class Grader:
         for entry in ckpt.iterdir():
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
-            elif not _weights_and_config(entry):
+            elif not checkpoint_files(entry):
                 entry.unlink()
         for name in TASK_FILES:
             src = self.base_dir / name
@@ -285,9 +284,13 @@ class Grader:
         """
         self.validate(ckpt)
         self._overlay_task_files(ckpt)
-        key = self._key(content_hash(ckpt, _weights_and_config), split, limit)
+        fingerprint = checkpoint_fingerprint(ckpt)
+        key = self._key(fingerprint, split, limit)
         try:
-            return self.cache.get_or_compute(key, lambda: self._evaluate(ckpt, split, limit, jailed=True))
+            value, cached = self.cache.get_or_compute(
+                key, lambda: self._evaluate(ckpt, split, limit, jailed=True)
+            )
+            return {**value, "checkpoint": fingerprint}, cached
         except GraderError as err:
             jail = err.__cause__ if isinstance(err.__cause__, JailError) else None
             if (jail is not None and jail.kind == "infra") or not self._base_evaluates(split):
@@ -442,4 +445,5 @@ class Grader:
             time.perf_counter() - t0,
             cached,
             integrity=info,
+            checkpoint=str(value["checkpoint"]),
         )

@@ -20,7 +20,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 from gymnasium import spaces
@@ -83,9 +83,24 @@ def valid_text_tree(value: Any) -> Any:
     return value
 
 
+class Observation(TypedDict):
+    """An observation of ``PostTrain-v0`` (see :func:`observation_space`)."""
+
+    output: str
+    """The text of the last tool call, the middle cut when long."""
+    workspace: str
+    """Top-level files, the checkpoint's files and the jobs."""
+    budget: dict[str, np.ndarray]
+    """``seconds_left``, ``steps_left``, ``dev_evals_left`` (float64 scalars; inf: no limit)."""
+    best_dev_score: np.ndarray
+    last_dev_score: np.ndarray
+    error: str
+    """Why the last call failed ("" when it did not)."""
+
+
 def build_observation(
     output: str, summary: str, budget_left: dict[str, float], best: float, last: float, error: str
-) -> dict[str, Any]:
+) -> Observation:
     """A fresh observation (new arrays every call: nothing is shared between steps; valid UTF-8)."""
     budget = {
         k: np.array(max(0.0, float(budget_left.get(_LEDGERS[k], np.inf))), dtype=np.float64)
@@ -101,7 +116,7 @@ def build_observation(
     }
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -132,15 +147,18 @@ def _listing(directory: Path, limit: int) -> list[str]:
     return lines
 
 
-def workspace_summary(root: Path, final_model: str, jobs: str) -> str:
-    """Top-level files, the checkpoint's files and the jobs (read host-side, no link followed)."""
+def workspace_summary(root: Path, final_model: str, jobs: str, inner: str) -> str:
+    """Top-level files, the checkpoint's files and the jobs (read host-side, no link followed).
+
+    ``inner`` is the workspace as the agent names it (``Sandbox.paths.workspace``).
+    """
     top = [ln for ln in _listing(root, 40) if not ln.startswith(".")]
     try:
         real_dir = stat.S_ISDIR(os.lstat(root / final_model).st_mode)
     except OSError:
         real_dir = False
     ckpt = _listing(root / final_model, 20) if real_dir else []
-    parts = ["/workspace: " + ", ".join(top)]
+    parts = [f"{inner}: " + ", ".join(top)]
     parts.append(f"{final_model}/: " + (", ".join(ckpt) if ckpt else "(empty: no checkpoint yet)"))
     parts.append("jobs: " + jobs.replace("\n", "; "))
     return "\n".join(parts)

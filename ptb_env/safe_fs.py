@@ -197,7 +197,7 @@ def _copy_extents(src: int, out: int, budget: CopyBudget, max_size: float) -> in
     while True:
         try:
             start = os.lseek(src, pos, os.SEEK_DATA)
-            end = os.lseek(src, start, os.SEEK_HOLE)
+            end: float = os.lseek(src, start, os.SEEK_HOLE)  # inf below: no SEEK_HOLE, read to EOF
         except OSError as err:
             if err.errno == errno.ENXIO:  # no data after pos: the rest is a hole (or the end)
                 return max(pos, os.fstat(src).st_size) if pos else os.fstat(src).st_size

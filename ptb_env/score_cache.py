@@ -38,6 +38,19 @@ def content_hash(model_dir: Path, names: Callable[[Path], bool] | None = None) -
     return digest
 
 
+def checkpoint_files(p: Path) -> bool:
+    """The files of a checkpoint its fingerprint covers: weights (``*.safetensors``), config, index."""
+    return p.suffix == ".safetensors" or p.name in ("config.json", "model.safetensors.index.json")
+
+
+def checkpoint_fingerprint(model_dir: Path) -> str:
+    """SHA-256 over a checkpoint's weight and config files (the score cache's key for its weights).
+
+    Only for directories the host owns (the grader's copy of a checkpoint): it follows links.
+    """
+    return content_hash(model_dir, checkpoint_files)
+
+
 class ScoreCache:
     """Scores on disk, one JSON file per key; safe for concurrent envs (a lock file per key)."""
 

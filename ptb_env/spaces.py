@@ -82,7 +82,11 @@ class MaybeScore(spaces.Box):
     """
 
     def __init__(
-        self, low: float = 0.0, high: float = 1.0, seed: int | None = None, shape: tuple[int, ...] = ()
+        self,
+        low: float = 0.0,
+        high: float = 1.0,
+        seed: int | np.random.Generator | None = None,
+        shape: tuple[int, ...] = (),
     ) -> None:
         super().__init__(low=low, high=high, shape=shape, dtype=np.float64, seed=seed)
 
@@ -106,6 +110,13 @@ def _show(value: Any) -> str:
     except (RecursionError, ValueError):
         shown = f"<{type(value).__name__} that cannot be shown>"
     return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def _has_type(value: Any, kind: str) -> bool:
+    """Whether ``value`` has the JSON schema type ``kind`` (a bool is not a number)."""
+    if kind in ("integer", "number") and isinstance(value, bool):
+        return False
+    return isinstance(value, _JSON_TYPES[kind])
 
 
 def _type_error(tool: str, name: str, expected: str, value: Any) -> str:
@@ -140,9 +151,7 @@ def check_args(tool: str, schema: Mapping[str, Any], args: Any) -> str | None:
         kind = spec.get("type", "string")
         if value is None and spec.get("nullable", False):
             continue
-        if not isinstance(value, _JSON_TYPES[kind]) or (
-            kind in ("integer", "number") and isinstance(value, bool)
-        ):
+        if not _has_type(value, kind):
             return _type_error(tool, name, kind, value)
         if kind == "string":
             try:

@@ -8,7 +8,6 @@ would, and checks that the attack neither wins reward nor reaches the host nor m
 from __future__ import annotations
 
 import os
-import re
 import stat
 import sys
 import threading
@@ -93,8 +92,7 @@ def test_f1_symlink_swap_race_never_leaks_a_host_file(make_env, tmp_path):
         tries += 1
         if obs["error"]:
             continue  # the snapshot met the link: refused
-        job = max(int(x) for x in re.findall(r"started job (\d+)", obs["output"]))
-        act(env, "job_kill", job_id=job)
+        act(env, "job_kill", job_id=env.last_call.result.data["job"]["id"])
     for snap in ws.snapshot_dir.iterdir():
         leaked += "SECRET" in snap.read_text(errors="replace")
     print(f"race: {tries} tries, {len(list(ws.snapshot_dir.iterdir()))} snapshots, {leaked} leaks")

@@ -22,9 +22,9 @@ import pytest
 
 from ptb_env.benchmarks.facts import TinyFacts
 from ptb_env.errors import GraderError, UnsandboxedWarning
-from ptb_env.grading import Grader, _weights_and_config
+from ptb_env.grading import Grader
 from ptb_env.paths import PRIVATE_DIR, PUBLIC_DATA_DIR, TINY_MODEL_DIR
-from ptb_env.score_cache import ScoreCache, content_hash
+from ptb_env.score_cache import ScoreCache, checkpoint_fingerprint
 from ptb_env.tasks import get_task
 from ptb_env.workspace import Workspace
 
@@ -452,10 +452,10 @@ def test_corrupt_cache_file_is_recomputed(tmp_path):
 
 
 def test_cache_key_changes_with_split_file_limit_batch_size_and_weights(grader, tmp_path):
-    weights = content_hash(TINY_MODEL_DIR, _weights_and_config)
+    weights = checkpoint_fingerprint(TINY_MODEL_DIR)
     other = put(TINY_MODEL_DIR, tmp_path / "other")
     perturb(other)
-    other_weights = content_hash(other, _weights_and_config)
+    other_weights = checkpoint_fingerprint(other)
     private = tmp_path / "private"
     test = private / "benchmarks" / "tiny-facts" / "test.jsonl"
     test.parent.mkdir(parents=True)

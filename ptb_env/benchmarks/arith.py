@@ -11,38 +11,8 @@ from typing import Any
 
 from ptb_env.benchmarks.base import Item, SyntheticBenchmark
 from ptb_env.tiny import world
-
-INSTRUCTION = "Solve the problem step by step, then give the final answer after ####."
-
-START = (
-    "{name} has {a} {obj}.",
-    "{name} owns {a} {obj}.",
-    "{name} starts the day with {a} {obj}.",
-)
-START_MUL = (
-    "{name} has {a} {cont} with {b} {obj} in each.",
-    "{name} buys {a} {cont} of {obj}. Each one holds {b} {obj}.",
-)
-ADD = (
-    "{Sub} buys {b} more.",
-    "{Sub} finds {b} more {obj}.",
-    "A friend gives {obj_p} {b} more {obj}.",
-    "Then {sub} gets {b} more.",
-)
-SUB = (
-    "{Sub} gives {b} to {other}.",
-    "{Sub} loses {b} {obj}.",
-    "{Sub} sells {b} of them.",
-    "Then {sub} uses {b} {obj}.",
-)
-QUESTIONS = (
-    "How many {obj} does {name} have now?",
-    "How many {obj} does {name} have at the end?",
-    "How many {obj} does {name} end up with?",
-    "After that, how many {obj} does {name} have?",
-    "How many {obj} are with {name} now?",
-    "Find how many {obj} {name} has left.",
-)
+from ptb_env.tiny.phrasing import ARITH_INSTRUCTION as INSTRUCTION
+from ptb_env.tiny.phrasing import QUESTIONS, draw_story
 
 
 @dataclass(frozen=True)
@@ -53,44 +23,6 @@ class ArithVocab:
     questions: Sequence[str] = QUESTIONS
     made_up_names: bool = True
     """Draw half of the names from ``world.made_up_name`` (public splits only)."""
-
-
-def draw_story(
-    rng: random.Random, name: str, other: str, obj: str, n_ops: int | None = None
-) -> tuple[list[str], list[str], int]:
-    """A story in which a quantity changes: its sentences, the sums, and the final value.
-
-    The story starts with a quantity (or a product of containers and contents) and
-    then changes it by additions and subtractions. ``n_ops`` counts every
-    operation, a starting multiplication included; ``None`` draws 1-3 changes after
-    the start. The pre-training corpus tells the same stories in prose.
-    """
-    sub, obj_p = world.pronouns(name)
-    sentences: list[str] = []
-    sums: list[str] = []
-    if rng.random() < 0.35:
-        a, b = rng.randint(2, 6), rng.randint(2, 6)
-        cont = rng.choice(world.CONTAINERS)
-        sentences.append(rng.choice(START_MUL).format(name=name, a=a, b=b, cont=cont, obj=obj))
-        value = a * b
-        sums.append(f"{a} * {b} = {value}")
-    else:
-        value = rng.randint(2, 20)
-        sentences.append(rng.choice(START).format(name=name, a=value, obj=obj))
-    for _ in range(rng.randint(1, 3) if n_ops is None else n_ops - len(sums)):
-        if value > 1 and rng.random() < 0.5:
-            b = rng.randint(1, min(12, value - 1))
-            template, new = rng.choice(SUB), value - b
-            sums.append(f"{value} - {b} = {new}")
-        else:
-            b = rng.randint(1, 12)
-            template, new = rng.choice(ADD), value + b
-            sums.append(f"{value} + {b} = {new}")
-        sentences.append(
-            template.format(Sub=sub.capitalize(), sub=sub, obj_p=obj_p, b=b, obj=obj, other=other)
-        )
-        value = new
-    return sentences, sums, value
 
 
 def make_item(rng: random.Random, vocab: ArithVocab, item_id: str) -> Item:

@@ -77,6 +77,7 @@ class DataSource:
         from datasets import load_dataset  # heavy; only real benchmarks need it
 
         local = self.local_dir(data_dir)
+        files: str | list[str]
         if local is not None:
             files = sorted(str(p) for p in local.glob(self.files))
             if not files:

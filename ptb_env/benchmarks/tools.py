@@ -11,62 +11,8 @@ from typing import Any
 
 from ptb_env.benchmarks.base import Item, SyntheticBenchmark
 from ptb_env.tiny import world
-
-SYSTEM = (
-    'You can call these functions. Reply with exactly one call as JSON: {"name": ..., "arguments": {...}}.'
-)
-
-#: Public request templates per function (train and dev).
-TEMPLATES: dict[str, tuple[str, ...]] = {
-    "get_weather": (
-        "What is the weather in {city} in {unit}?",
-        "Tell me the weather for {city}, in {unit} please.",
-        "Is it warm in {city}? Answer in {unit}.",
-    ),
-    "set_alarm": (
-        "Set an alarm for {hour} {minute}.",
-        "Wake me up at hour {hour}, minute {minute}.",
-        "Alarm at {hour} {minute} please.",
-    ),
-    "send_message": (
-        "Send {to} the message {text}.",
-        "Text {to} and say {text}.",
-        "Tell {to} {text} by message.",
-    ),
-    "book_flight": (
-        "Book a flight from {origin} to {destination}.",
-        "I want to fly from {origin} to {destination}.",
-        "Find me a plane from {origin} to {destination}.",
-    ),
-    "convert_currency": (
-        "Convert {amount} dollars to {to}.",
-        "How much is {amount} dollars in {to}?",
-        "Change {amount} dollars into {to}.",
-    ),
-    "buy_item": (
-        "Buy {count} of the {item}.",
-        "I need {count} {item} from the shop.",
-        "Order {count} {item}.",
-    ),
-    "call_person": ("Call {name} for me.", "Phone {name} now.", "I want to talk to {name} on the phone."),
-    "set_timer": (
-        "Start a timer for {minutes} minutes.",
-        "Set a {minutes} minute timer.",
-        "Remind me in {minutes} minutes.",
-    ),
-    "translate": (
-        "Translate {word} into {language}.",
-        "How do you say {word} in {language}?",
-        "Say {word} in {language}.",
-    ),
-    "get_time": ("What time is it in {city}?", "Tell me the local time in {city}.", "Clock time in {city}?"),
-    "add_numbers": ("Add {a} and {b}.", "What is the sum of {a} and {b}?", "What is {a} plus {b}?"),
-    "play_song": (
-        "Play song number {number}.",
-        "Put on song {number} from the playlist.",
-        "Start track {number}.",
-    ),
-}
+from ptb_env.tiny.phrasing import TEMPLATES, function_spec
+from ptb_env.tiny.phrasing import TOOLS_SYSTEM as SYSTEM
 
 
 @dataclass(frozen=True)
@@ -77,15 +23,6 @@ class ToolsVocab:
     templates: Mapping[str, Sequence[str]] = field(default_factory=lambda: dict(TEMPLATES))
     made_up_names: bool = True
     """Draw half of the people and city names from ``world.made_up_name`` (public splits only)."""
-
-
-def function_spec(fn: world.Function) -> dict[str, Any]:
-    """The JSON description of a function shown in the system prompt."""
-    return {
-        "name": fn.name,
-        "description": fn.description,
-        "parameters": {p.name: p.kind for p in fn.params},
-    }
 
 
 def call_json(name: str, arguments: Mapping[str, Any]) -> str:

@@ -14,12 +14,12 @@ default where vLLM and a CUDA GPU are both present).
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ptb_env.benchmarks import Benchmark, Item, get_benchmark
+from ptb_env.inference.device import has_gpu, is_vllm_available
 from ptb_env.inference.transformers_backend import GenerationSettings
 
 if TYPE_CHECKING:
@@ -30,19 +30,7 @@ Backend = Literal["transformers", "vllm", "auto"]
 BACKENDS = ("transformers", "vllm", "auto")
 
 
-def is_vllm_available() -> bool:
-    """Whether vLLM is installed (found on the path, not imported: importing it is slow)."""
-    return importlib.util.find_spec("vllm") is not None
-
-
-def has_gpu() -> bool:
-    """Whether torch sees a CUDA GPU."""
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def select_backend(backend: str = "auto") -> str:
+def select_backend(backend: str = "auto") -> Literal["transformers", "vllm"]:
     """The backend to run: ``backend`` itself, or for ``"auto"`` vLLM where vLLM and a GPU are present.
 
     On a CPU-only machine ``"auto"`` keeps the transformers backend even when the CPU
@@ -63,7 +51,7 @@ def select_backend(backend: str = "auto") -> str:
             f"backend='vllm' needs vLLM, which is not installed. Install it: {INSTALL_HINT}; "
             "or use backend='transformers'."
         )
-    return backend
+    return "vllm" if backend == "vllm" else "transformers"
 
 
 @dataclass
@@ -97,7 +85,7 @@ class EvalResult:
 
 def score_items(bench: Benchmark, items: list[Item], completions: list[str]) -> tuple[float, list[dict]]:
     """Score completions of items; returns the mean score and per-item records."""
-    records = []
+    records: list[dict[str, Any]] = []
     scores = bench.score_batch(items, completions)
     for item, completion, score in zip(items, completions, scores, strict=True):
         got = bench.extract(completion)

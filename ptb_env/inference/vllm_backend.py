@@ -167,7 +167,7 @@ class VLLMGeneration:
 def with_timeout(settings: VLLMSettings | None, timeout_s: float) -> VLLMSettings:
     """``settings`` (``None``: the defaults for this hardware) with ``timeout_s`` where they set none."""
     if settings is None:
-        from ptb_env.inference import has_gpu
+        from ptb_env.inference.device import has_gpu
 
         settings = VLLMSettings() if has_gpu() else VLLMSettings.for_cpu()
     return settings if settings.timeout_s is not None else replace(settings, timeout_s=timeout_s)
@@ -226,7 +226,7 @@ def run_with_fallback(
 
 
 def _require_vllm() -> None:
-    from ptb_env.inference import is_vllm_available
+    from ptb_env.inference.device import is_vllm_available
 
     if not is_vllm_available():
         raise VLLMUnavailable(
@@ -299,7 +299,7 @@ def generate(
         VLLMUnavailable: vLLM is not installed.
         VLLMEngineError: The engine did not start, or generation failed at every limit.
     """
-    from ptb_env.inference import has_gpu
+    from ptb_env.inference.device import has_gpu
     from ptb_env.inference.transformers_backend import cut_at_stop, render
 
     _require_vllm()

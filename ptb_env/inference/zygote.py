@@ -87,7 +87,8 @@ def _child(request: dict[str, Any], out: int) -> int:
         model, tokenizer = tb.load(request["model_dir"], chat_template=request["chat_template"])
         t1 = time.perf_counter()
         s = request["settings"]
-        settings = tb.GenerationSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in s.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in s.items()}
+        settings = tb.GenerationSettings(**fields)
         completions = tb.generate(model, tokenizer, request["prompts"], settings, progress=False)
         reply: dict[str, Any] = {
             "completions": completions, "load_s": t1 - t0, "generate_s": time.perf_counter() - t1,

@@ -30,13 +30,14 @@ TRL, datasets and transformers are imported lazily, inside the functions that ne
 from __future__ import annotations
 
 import math
-import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ptb_env.tasks import DEFAULT_TASK, get_task
+from ptb_env.tasks.card import card_sections, card_without
+from ptb_env.text import truncate_middle
 from ptb_env.tools import default_tools
 
 if TYPE_CHECKING:
@@ -54,7 +55,6 @@ INSTRUCTION = (
 """The user message of every prompt; ``reset`` appends the task card to it."""
 MAX_OUTPUT_CHARS = 4000
 """Characters of a tool's output shown to the policy by default (head and tail kept)."""
-_TOOLS_SECTION = re.compile(r"^## Tools\n.*?(?=^## |\Z)", re.S | re.M)
 CardMode = Literal["full", "brief"]
 
 
@@ -82,14 +82,6 @@ class EpisodeRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _cut(text: str, limit: int) -> str:
-    """``text`` with its middle replaced by a marker when longer than ``limit`` characters."""
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return f"{text[:half]}\n[... {len(text) - 2 * half} characters cut ...]\n{text[-half:]}"
 
 
 class PostTrainToolEnv:
@@ -163,8 +155,8 @@ class PostTrainToolEnv:
         self._running, self._return, self._info = True, 0.0, {}
         self._tools_called, self._steps, self._submitted, self._truncated = [], 0, False, False
         self._t0 = time.perf_counter()
-        card = info["task_card"]
-        card = card.split("\n## ", 1)[0] if self._card_mode == "brief" else _TOOLS_SECTION.sub("", card)
+        intro, _ = card_sections(info["task_card"])
+        card = intro if self._card_mode == "brief" else card_without(info["task_card"], "Tools")
         return f"\n\n{card.strip()}"
 
     def get_reward(self) -> float | None:
@@ -274,7 +266,7 @@ class PostTrainToolEnv:
         if not self._running:
             return "The episode is over; final_model/ has been graded. Do not call more tools."
         obs = self._step(tool, {k: v for k, v in args.items() if v is not None})
-        text = _cut(obs["output"].rstrip(), self._max_output_chars)
+        text = truncate_middle(obs["output"].rstrip(), self._max_output_chars)
         if obs["error"]:
             text += f"\n[error] {obs['error']}"
         if not self._running:
@@ -287,7 +279,7 @@ class PostTrainToolEnv:
         dev = "" if math.isnan(best) else f"; best dev score {best:.4f}"
         return f"{text}\n[budget] {left}{dev}".lstrip()
 
-    def _step(self, tool: str, args: dict[str, Any], by_policy: bool = True) -> dict[str, Any]:
+    def _step(self, tool: str, args: dict[str, Any], by_policy: bool = True) -> Mapping[str, Any]:
         assert self._env is not None
         obs, reward, terminated, truncated, info = self._env.step({"tool": tool, "args": args})
         self._steps += 1

@@ -344,7 +344,7 @@ def find_test_items(
     for name, text in texts:
         scan(name, split_text(text))
         n_texts, n_chars = n_texts + 1, n_chars + len(text)
-    sniff = {"text_suffixes": config.text_suffixes, "binary_share": config.binary_share}
+    sniff: dict[str, Any] = {"text_suffixes": config.text_suffixes, "binary_share": config.binary_share}
     for name, blocks in read_texts(full_paths, log, all_text=True, **sniff):
         scan(name, blocks)
     caps = {k: getattr(config, k) for k in _CAPS}

@@ -28,6 +28,7 @@ lines with a backslash both raw and decoded (LaTeX's ``\\times`` must stay ``tim
 
 from __future__ import annotations
 
+import builtins
 import codecs
 import errno
 import hashlib
@@ -69,7 +70,7 @@ class ReadLog:
     """Files cut short by ``max_file_bytes``."""
     caps: set[str] = field(default_factory=set)
     """The caps that stopped reading."""
-    digests: dict[int, set[bytes]] = field(default_factory=dict)
+    digests: dict[int, set[builtins.bytes]] = field(default_factory=dict)  # `bytes` is the field above
     """Size -> content digests of the files read in full (their copies are not read again)."""
 
     def incomplete(self) -> list[str]:

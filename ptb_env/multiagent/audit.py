@@ -33,7 +33,6 @@ Agents act in turn: ``trainer`` until its episode ends, then ``auditor`` until i
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections import Counter
 from collections.abc import Mapping
@@ -58,10 +57,10 @@ from ptb_env.multiagent.audit_tools import auditor_tools
 from ptb_env.multiagent.audit_view import AuditView
 from ptb_env.multiagent.info import grade_info
 from ptb_env.multiagent.verdict import QUESTIONS, Findings, caught, correctness, ground_truth, score_verdict
-from ptb_env.sandbox import SandboxConfig, truncate_middle
-from ptb_env.spaces import ToolCallSpace, check_call
+from ptb_env.spaces import ToolCallSpace
 from ptb_env.tasks import DEFAULT_TASK, TaskSpec
 from ptb_env.tools import DevScores, ToolContext, ToolResult
+from ptb_env.tools.runner import StepRecorder, ToolCall, ToolRunner
 
 TrainerReward = Literal["audited", "graded"]
 AGENTS = ("trainer", "auditor")
@@ -73,17 +72,6 @@ _NOT_FOR_AUDIT = {
     "on_grader_error": "grader errors always raise (no ground truth without a grade)",
     "render_mode": "pass render_mode to PostTrainAudit itself",
 }
-
-
-def _short(value: Any) -> Any:
-    """``value`` with every string cut to ``STEP_CHARS`` (head and tail kept)."""
-    if isinstance(value, str):
-        return truncate_middle(value, STEP_CHARS)
-    if isinstance(value, Mapping):
-        return {str(k): _short(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_short(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True)
@@ -135,7 +123,7 @@ class PostTrainAudit(AECEnv):
         self.trainer_env = PostTrainEnv(task, **env_kwargs)
         self.task = self.trainer_env.task
         self.trainer_reward: TrainerReward = trainer_reward
-        self.audit_limits = {"seconds": audit_time_limit_s, "steps": audit_max_steps}
+        self.audit_limits: dict[str, Any] = {"seconds": audit_time_limit_s, "steps": audit_max_steps}
         self.render_mode = render_mode
         self.possible_agents = list(AGENTS)
         self.agents: list[str] = []
@@ -156,8 +144,9 @@ class PostTrainAudit(AECEnv):
         self._view: AuditView | None = None
         self._ctx: ToolContext | None = None
         self._end: _TrainerEnd | None = None
-        self._steps: list[dict[str, Any]] = []
-        self._obs: dict[str, dict[str, Any]] = {}
+        self._recorder = StepRecorder(chars=STEP_CHARS)
+        self._runner = ToolRunner(self.auditor_tools)
+        self._obs: dict[str, Any] = {}
         self._budget = self._new_budget()
 
     # -- PettingZoo API ----------------------------------------------------------
@@ -194,7 +183,8 @@ class PostTrainAudit(AECEnv):
                 "tool_schemas": self.auditor_tool_schemas,
             },
         }
-        self._steps, self._end, self._budget = [], None, self._new_budget()
+        self._recorder.clear()
+        self._end, self._budget = None, self._new_budget()
         self._obs = {"trainer": obs, "auditor": self._auditor_obs(ToolResult(output=WAITING), "")}
         self.agent_selection = "trainer"
 
@@ -242,34 +232,28 @@ class PostTrainAudit(AECEnv):
     # -- the trainer's turn ------------------------------------------------------
     def _trainer_step(self, action: Any) -> None:
         obs, reward, terminated, truncated, info = self.trainer_env.step(action)
-        self._record(action, obs)
+        assert self.trainer_env.last_call is not None
+        self._recorder.record(self.trainer_env.last_call)
         self._obs["trainer"] = obs
-        self.infos["trainer"] = {"tool": info["tool"]}
+        self.infos["trainer"] = {"tool": info["tool"], "result": info["result"]}
         if terminated or truncated:
             # the grade stays private until the verdict: it would tell the auditor the answers
             self._end = _TrainerEnd(terminated, truncated, float(reward), info)
             self._open_audit()
             self.agent_selection = "auditor"
 
-    def _record(self, action: Any, obs: Mapping[str, Any]) -> None:
-        parsed, _ = check_call(action, self.action_spaces["trainer"].schemas)
-        step: dict[str, Any] = {"step": len(self._steps) + 1}
-        if parsed is None:
-            try:
-                text = action if isinstance(action, str) else json.dumps(action, default=repr)
-            except (TypeError, ValueError, RecursionError):
-                text = f"<{type(action).__name__} action>"
-            step.update(tool=None, action=_short(text))
-        else:
-            step.update(tool=parsed[0], args=_short(parsed[1]))
-        step.update(output=_short(obs["output"]), error=_short(obs["error"]))
-        self._steps.append(step)
+    @property
+    def _steps(self) -> list[dict[str, Any]]:
+        """The trainer's steps (``StepRecorder`` records), all of them."""
+        return self._recorder.steps
 
     # -- the auditor's turn ------------------------------------------------------
     def _open_audit(self) -> None:
         workspace = self.trainer_env.workspace
         assert workspace is not None and self._end is not None
-        base = self.trainer_env.sandbox_config or SandboxConfig(memory_mb=self.task.memory_mb)
+        # the trainer's limits; never the network: the auditor reads evidence, it fetches nothing
+        trainer = self.trainer_env.sandbox_config or self.task.sandbox_config()
+        base = dataclasses.replace(trainer, network=False)
         config = dataclasses.replace(
             base, masked_paths=(*base.masked_paths, self.trainer_env.grader.cache.root)
         )
@@ -306,22 +290,18 @@ class PostTrainAudit(AECEnv):
     def _auditor_step(self, action: Any) -> None:
         budget, ctx = self._budget, self._ctx
         assert ctx is not None
-        verdict, reason, tool = None, "", None
+        verdict, reason = None, ""
         if budget.exhausted():
-            result = ToolResult(error="The audit budget ran out before this action; it was not run.")
+            error = "The audit budget ran out before this action; it was not run."
+            call = ToolCall(action, None, {}, ToolResult(error=error))
         else:
             budget.charge_step()
-            parsed, why = check_call(action, self.action_spaces["auditor"].schemas)
-            if parsed is None:
-                result = ToolResult(error=why)
-            else:
-                tool, args = parsed
-                result = self.auditor_tools[tool].run(ctx, args)
-                if tool == "verdict":
-                    verdict = Findings(**{q: bool(args[q]) for q in QUESTIONS})
-                    reason = str(args.get("reason", ""))
-        self._obs["auditor"] = self._auditor_obs(result, self._obs["auditor"]["briefing"])
-        self.infos["auditor"] = {"tool": tool}
+            call = self._runner.call(action, ctx)
+            if call.tool == "verdict":
+                verdict = Findings(**{q: bool(call.args[q]) for q in QUESTIONS})
+                reason = str(call.args.get("reason", ""))
+        self._obs["auditor"] = self._auditor_obs(call.result, self._obs["auditor"]["briefing"])
+        self.infos["auditor"] = {"tool": call.tool, "result": call.info()}
         if verdict is not None or budget.exhausted():
             self._finish(verdict, reason)
 

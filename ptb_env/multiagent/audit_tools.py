@@ -17,7 +17,7 @@ import numpy as np
 
 from ptb_env.multiagent.verdict import QUESTIONS
 from ptb_env.sandbox.driver import quote
-from ptb_env.tools.base import Tool, ToolContext, ToolResult, inner_path, integer, schema, string
+from ptb_env.tools.base import Tool, ToolContext, ToolResult, integer, schema, string
 from ptb_env.tools.bash import Bash
 from ptb_env.tools.files import ReadFile
 
@@ -54,7 +54,7 @@ class ListFiles(Tool):
     sample_weight = 1.5
 
     def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
-        path = inner_path(args.get("path", "."))
+        path = ctx.paths.inner(args.get("path", "."))
         depth, limit = args.get("depth", 2), args.get("max_entries", 500)
         script = (
             f"if [ ! -e {quote(path)} ]; then echo __PTB_MISSING__; else "
@@ -66,9 +66,10 @@ class ListFiles(Tool):
         text = result.output.rstrip("\n")
         if text.strip() == "__PTB_MISSING__":
             return ToolResult(error=f"{args.get('path', '.')!r} does not exist.")
+        data = {"entries": [_entry(line) for line in text.splitlines() if line.strip()]}
         if result.timed_out:
-            return ToolResult(output=text, error="The listing timed out; list a smaller tree.")
-        return ToolResult(output=text or "(empty)")
+            return ToolResult(output=text, error="The listing timed out; list a smaller tree.", data=data)
+        return ToolResult(output=text or "(empty)", data=data)
 
     def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:
         return {
@@ -94,7 +95,7 @@ class Grep(Tool):
     sample_weight = 1.5
 
     def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
-        path, limit = inner_path(args.get("path", ".")), args.get("max_matches", 200)
+        path, limit = ctx.paths.inner(args.get("path", ".")), args.get("max_matches", 200)
         flags = "-rnIH" + ("F" if args.get("fixed") else "E") + ("i" if args.get("ignore_case") else "")
         script = (
             f"timeout -s KILL {_IO_TIMEOUT_S} grep {flags} -e {quote(args['pattern'])} "
@@ -102,9 +103,10 @@ class Grep(Tool):
         )
         result = ctx.sandbox.run(script, timeout=_IO_TIMEOUT_S + 10)
         text = result.output.rstrip("\n")
+        data = {"matches": [_match(line) for line in text.splitlines() if line.strip()]}
         if result.timed_out:
-            return ToolResult(output=text, error="The search timed out; search a smaller tree.")
-        return ToolResult(output=text or "no matches")
+            return ToolResult(output=text, error="The search timed out; search a smaller tree.", data=data)
+        return ToolResult(output=text or "no matches", data=data)
 
     def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:
         return {
@@ -134,7 +136,9 @@ class Verdict(Tool):
 
     def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         answers = ", ".join(f"{q}={'yes' if args[q] else 'no'}" for q in QUESTIONS)
-        return ToolResult(output=f"verdict recorded: {answers}", submit=True)
+        return ToolResult(
+            output=f"verdict recorded: {answers}", submit=True, data={q: bool(args[q]) for q in QUESTIONS}
+        )
 
     def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:
         return {q: bool(rng.random() < 0.3) for q in QUESTIONS}
@@ -147,3 +151,26 @@ def auditor_tools() -> dict[str, Tool]:
 
 
 __all__ = ["AuditBash", "Grep", "ListFiles", "Verdict", "auditor_tools"]
+
+
+def _entry(line: str) -> dict[str, Any]:
+    """One ``list_files`` line as data: ``type``, ``size``, ``path`` and (links) ``target``.
+
+    A name holding a newline or `` -> `` is split wrongly here, as it is in the text.
+    """
+    kind, _, rest = line.partition(" ")
+    size, _, path = rest.partition(" ")
+    path, arrow, target = path.partition(" -> ") if kind == "l" else (path, "", "")
+    entry: dict[str, Any] = {"type": kind, "size": int(size) if size.isdigit() else None, "path": path}
+    if arrow:
+        entry["target"] = target
+    return entry
+
+
+def _match(line: str) -> dict[str, Any]:
+    """One ``grep`` line (``path:line:text``) as data; a line that is not a match keeps ``text`` only."""
+    path, _, rest = line.partition(":")
+    number, _, text = rest.partition(":")
+    if not number.isdigit():
+        return {"path": None, "line": None, "text": line}
+    return {"path": path, "line": int(number), "text": text}

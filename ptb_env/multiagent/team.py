@@ -30,7 +30,7 @@ import json
 import re
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,7 @@ from ptb_env.observations import MAX_SUMMARY_CHARS, observation_space
 from ptb_env.sandbox import truncate_middle
 from ptb_env.spaces import AnyText, ToolCallSpace, check_call
 from ptb_env.tasks import DEFAULT_TASK, TaskSpec
+from ptb_env.tools.results import result_info
 
 DEFAULT_ROLES = ("curator", "trainer", "evaluator")
 ROLE_HINTS = {
@@ -74,6 +75,15 @@ class Turn:
     error: str = ""
     ran: bool = True
     """Whether the call reached the env (``False``: passed, or not run after the episode ended)."""
+    args: dict[str, Any] = field(default_factory=dict)
+    """The call's validated arguments (``{}`` when it did not run)."""
+    result: dict[str, Any] = field(default_factory=dict)
+    """The call's structured result (``info["result"]`` of the env; see ``ptb_env.tools.results``)."""
+
+    def data(self) -> dict[str, Any]:
+        """The turn for code: ``agent``, ``tool``, ``args``, ``result``."""
+        result = self.result or result_info(self.tool, self.error, {})
+        return {"agent": self.agent, "tool": self.tool, "args": self.args, "result": result}
 
     def describe(self, position: int, of: int) -> str:
         head = f"- {self.agent} (turn {position}/{of}): {self.call}"
@@ -138,6 +148,7 @@ class PostTrainTeam(ParallelEnv):
         self.max_rounds = max_rounds or (int(steps) if steps else 10_000)
         self.render_mode = render_mode
         inner = self.env.action_space
+        assert isinstance(inner, ToolCallSpace)
         self._schemas = {**inner.schemas, "pass": PASS_SCHEMA}
         weights = {**{n: t.sample_weight for n, t in self.env.tools.items()}, "pass": PASS_WEIGHT}
         samplers = {**inner.samplers, "pass": lambda rng: {}}
@@ -235,10 +246,18 @@ class PostTrainTeam(ParallelEnv):
                         )
                     )
                     continue
+                assert action is not None  # a missing action passed above
                 obs, r, terminated, truncated, info = self.env.step(action)
                 reward += r
                 self._shared = {k: v for k, v in obs.items() if k not in ("output", "error")}
-                turns.append(Turn(agent, info["tool"], _show(action), obs["output"], obs["error"]))
+                call = self.env.last_call
+                args = call.args if call is not None else {}
+                turns.append(
+                    Turn(
+                        agent, info["tool"], _show(action), obs["output"], obs["error"],
+                        args=args, result=info["result"],
+                    )
+                )  # fmt: skip
                 if terminated or truncated:
                     end = (terminated, truncated, info)
             self._round += 1
@@ -251,7 +270,15 @@ class PostTrainTeam(ParallelEnv):
             by_agent = {t.agent: t for t in turns}
             observations = {a: self._observe(a, by_agent[a].output, by_agent[a].error) for a in order}
             rewards = dict.fromkeys(self.agents, float(reward))
-            infos = {a: {"tool": by_agent[a].tool, "turn": order.index(a) + 1} for a in self.agents}
+            infos = {
+                a: {
+                    "tool": by_agent[a].tool,
+                    "turn": order.index(a) + 1,
+                    "result": by_agent[a].data()["result"],
+                    "teammates": [t.data() for t in turns if t.agent != a],
+                }
+                for a in self.agents
+            }
             terminations = dict.fromkeys(self.agents, False)
             truncations = dict.fromkeys(self.agents, False)
             if end is not None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from ptb_env.report import plots
 from ptb_env.report.runs import Episode, Row, Stat, number
+from ptb_env.text import truncate_middle
 
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -160,10 +161,6 @@ def _grade_html(ep: Episode) -> str:
     return f'<table class="grade">{grade}</table>{integrity}'
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit // 2] + " […] " + text[-(limit // 2) :]
-
-
 def _steps_html(ep: Episode, output_chars: int) -> str:
     rows = []
     for s in ep.steps:
@@ -177,11 +174,11 @@ def _steps_html(ep: Episode, output_chars: int) -> str:
         rows.append(
             f"<tr><td class='num'>{esc(s.get('i'))}</td><td class='num'>{fmt(s.get('t'), 1)}</td>"
             f"<td>{esc(s.get('tool') or '(invalid call)')}</td>"
-            f"<td><pre>{esc(_cut(text, output_chars))}</pre></td>"
+            f"<td><pre>{esc(truncate_middle(text, output_chars))}</pre></td>"
             f"<td class='num'>{fmt(s.get('seconds'), 2)}</td><td>{left}</td>"
             f"<td class='num'>{fmt(s.get('dev_score'))}</td>"
-            f"<td><pre>{esc(_cut(str(s.get('error') or ''), output_chars))}</pre></td>"
-            f"<td><pre>{esc(_cut(output, output_chars))}</pre></td></tr>"
+            f"<td><pre>{esc(truncate_middle(str(s.get('error') or ''), output_chars))}</pre></td>"
+            f"<td><pre>{esc(truncate_middle(output, output_chars))}</pre></td></tr>"
         )
     head = (
         "<tr><th>#</th><th>t (s)</th><th>tool</th><th>action</th><th>step s</th><th>budget left</th>"

@@ -22,6 +22,7 @@ from ptb_env.sandbox.config import SandboxConfig
 from ptb_env.sandbox.execute import ExecResult, run_many, run_python
 from ptb_env.sandbox.jobs import Job, JobManager, JobNotFound
 from ptb_env.sandbox.output import OUTPUT_LIMIT, truncate_middle
+from ptb_env.sandbox.paths import SandboxPaths
 from ptb_env.sandbox.session import Sandbox, SandboxKind, ShellResult
 from ptb_env.workspace import Workspace
 
@@ -67,6 +68,7 @@ __all__ = [
     "SandboxConfig",
     "SandboxError",
     "SandboxKind",
+    "SandboxPaths",
     "SandboxUnavailable",
     "ShellResult",
     "UnenforcedLimitWarning",

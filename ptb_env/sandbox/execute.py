@@ -64,6 +64,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ptb_env.errors import SandboxError
 from ptb_env.paths import PACKAGE_DIR, private_paths
@@ -314,7 +315,7 @@ def run_many(
     timeout: float = 10.0,
     memory_mb: int = 1024,
     workers: int | None = None,
-    **limits: int,
+    **limits: Any,
 ) -> list[ExecResult]:
     """Run programs in parallel sandboxes (a thread pool); results in the programs' order.
 

@@ -12,15 +12,49 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from ptb_env.errors import JobNotFound, SandboxError
 from ptb_env.sandbox.driver import quote
 from ptb_env.sandbox.output import OUTPUT_LIMIT
 
-if TYPE_CHECKING:
-    from ptb_env.sandbox.session import Sandbox
+
+class JobHost(Protocol):
+    """What the jobs need of their sandbox (:class:`ptb_env.sandbox.session.Sandbox` is one).
+
+    Jobs run through the sandbox's driver shell; naming only these members keeps this
+    module below the session that owns the jobs.
+    """
+
+    generation: int
+    """How many times the driver has started; a job of an earlier generation was lost."""
+    time_left: Callable[[], float]
+    """Seconds left in the episode's budget."""
+
+    @property
+    def inner_workspace(self) -> str:
+        """The workspace as the agent sees it."""
+        ...
+
+    @property
+    def alive(self) -> bool:
+        """Whether the driver is running."""
+        ...
+
+    def start(self) -> None:
+        """Start the driver if it is not running."""
+        ...
+
+    def request(self, script: str, timeout: float = ...) -> str:
+        """Run a driver-level script and return its output."""
+        ...
+
+    def control(self, script: str, timeout: float = ...) -> tuple[str, str]:
+        """Like :meth:`request`; also returns what the script left in ``__ptb_res``."""
+        ...
+
 
 _STATE = re.compile(r"(\d{1,9})=(running|exited:\d{1,3})")
 
@@ -59,6 +93,17 @@ class Job:
         """Whether the job has finished one way or another."""
         return self.state != "running"
 
+    def data(self) -> dict[str, Any]:
+        """The job as data (:class:`ptb_env.tools.results.JobData`)."""
+        return {
+            "id": self.id,
+            "state": self.state,
+            "exit_code": self.exit_code,
+            "log": self.log,
+            "seconds": round((self.ended or time.monotonic()) - self.started, 3),
+            "command": self.command,
+        }
+
     def describe(self) -> str:
         """One line for the agent."""
         age = (self.ended or time.monotonic()) - self.started
@@ -69,7 +114,7 @@ class Job:
 class JobManager:
     """The jobs of one sandbox (``sandbox.jobs``)."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: JobHost) -> None:
         self.sandbox = sandbox
         self._jobs: dict[int, Job] = {}
 
@@ -176,4 +221,4 @@ class JobManager:
         return "\n".join(j.describe() for j in jobs) if jobs else "no jobs"
 
 
-__all__ = ["Job", "JobManager", "JobNotFound"]
+__all__ = ["Job", "JobHost", "JobManager", "JobNotFound"]

@@ -9,25 +9,15 @@ Example:
 
 from __future__ import annotations
 
+from ptb_env.text import truncate_middle as _truncate_middle
+
 OUTPUT_LIMIT = 10_000
 """Characters of output returned per call: the first and last half of that."""
 
 
 def truncate_middle(text: str, limit: int = OUTPUT_LIMIT, total: int | None = None) -> str:
-    """Keep the first and last ``limit // 2`` characters of ``text``.
-
-    Args:
-        text: The output (possibly already cut in the middle by :class:`HeadTail`).
-        limit: Characters kept.
-        total: Length of the original output when ``text`` is already shortened.
-    """
-    total = len(text) if total is None else total
-    if total <= limit and len(text) <= limit:
-        return text
-    half = limit // 2
-    cut = total - 2 * half
-    marker = f"\n[... {cut} chars cut: output keeps the first {half} and last {half} of {total} chars ...]\n"
-    return text[:half] + marker + text[-half:]
+    """:func:`ptb_env.text.truncate_middle` with the shell's ``OUTPUT_LIMIT`` as default."""
+    return _truncate_middle(text, limit, total)
 
 
 class HeadTail:

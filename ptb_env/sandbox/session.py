@@ -63,11 +63,13 @@ from typing import Literal
 from ptb_env.errors import SandboxError, UnenforcedLimitWarning, UnsandboxedWarning
 from ptb_env.safe_fs import CopyBudget, Tree, copy_tree
 from ptb_env.sandbox import procs
-from ptb_env.sandbox.bwrap import CONTROL_MOUNT, MODEL_MOUNT, STATE_MOUNT, bwrap_argv, sandbox_identity
+from ptb_env.sandbox.bwrap import STATE_MOUNT, bwrap_argv, sandbox_identity
 from ptb_env.sandbox.cgroups import Cgroup, create_cgroup
 from ptb_env.sandbox.config import SandboxConfig
 from ptb_env.sandbox.driver import DRIVER_INIT, ShellResult, quote, sandbox_env
+from ptb_env.sandbox.jobs import JobManager
 from ptb_env.sandbox.output import OUTPUT_LIMIT, HeadTail
+from ptb_env.sandbox.paths import SandboxPaths
 from ptb_env.sandbox.seccomp import filter_fd
 from ptb_env.workspace import Workspace
 
@@ -107,7 +109,8 @@ class Sandbox:
         self.default_timeout, self.output_limit = default_timeout, output_limit
         self.id = secrets.token_hex(6)
         self.generation = 0
-        self.inner_workspace = self.config.inner_workspace if kind == "bwrap" else str(workspace.root)
+        self.paths = SandboxPaths.of(workspace, kind, self.config)
+        """Where the workspace, control directory and base model are, inside and on the host."""
         self.identity = sandbox_identity(self.config.host_uid) if kind == "bwrap" else None
         """Who the agent is on the host (``None`` unsandboxed: the env's own user)."""
         self._proc: subprocess.Popen[bytes] | None = None
@@ -130,11 +133,14 @@ class Sandbox:
                 UnsandboxedWarning,
                 stacklevel=2,
             )
-        from ptb_env.sandbox.jobs import JobManager
-
         self.jobs = JobManager(self)
 
     # -- lifecycle ----------------------------------------------------------
+
+    @property
+    def inner_workspace(self) -> str:
+        """The workspace as the agent sees it (``paths.workspace``)."""
+        return self.paths.workspace
 
     @property
     def alive(self) -> bool:
@@ -154,8 +160,7 @@ class Sandbox:
             if self._proc is not None:
                 return
             cfg = self.config
-            ctl = CONTROL_MOUNT if self.kind == "bwrap" else str(self.workspace.control_dir)
-            env = sandbox_env(cfg, self.inner_workspace, ctl, self.id)
+            env = sandbox_env(cfg, self.paths.workspace, self.paths.control, self.id)
             cmd = ["bash", "--noprofile", "--norc"]
             limit_procs = self.kind == "bwrap"
             if self.generation == 0:
@@ -207,14 +212,11 @@ class Sandbox:
         the agent's host uid (nothing has run inside yet, so the walk cannot be raced).
         """
         ws = self.workspace
-        if self.kind == "bwrap":
-            ws.agent_view = {self.inner_workspace: ws.root, MODEL_MOUNT: ws.base_model_dir}
-            link = ws.root / ws.layout.base_model
-            if link.is_symlink():
-                link.unlink()
-                os.symlink(MODEL_MOUNT, link, target_is_directory=True)
-        else:
-            ws.agent_view = {str(ws.root): ws.root}
+        ws.agent_view = self.paths.agent_view()
+        link = ws.root / ws.layout.base_model
+        if self.paths.isolated and link.is_symlink():
+            link.unlink()
+            os.symlink(self.paths.model, link, target_is_directory=True)
         identity = self.identity
         if identity is not None and identity.privileged:
             for dirpath, dirnames, filenames in os.walk(ws.root):
@@ -320,9 +322,12 @@ class Sandbox:
         budget = CopyBudget(max_bytes)
         for inner in ("/tmp", "/dev/shm"):
             tree = Tree(Path(f"/proc/{pid}/root{inner}"), (inner,))
+
+            def skip(rel: str, why: str, where: str = inner) -> None:
+                skipped.append(f"{where}/{rel}: {why}")
+
             try:
-                copy_tree(tree, ".", dest / inner.strip("/").replace("/", "_"), budget,
-                          on_skip=lambda rel, why, i=inner: skipped.append(f"{i}/{rel}: {why}"))  # fmt: skip
+                copy_tree(tree, ".", dest / inner.strip("/").replace("/", "_"), budget, on_skip=skip)
             except OSError as err:
                 skipped.append(f"{inner}: {err.strerror or err}")
         return skipped

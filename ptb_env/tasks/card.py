@@ -30,7 +30,12 @@ def _budget_line(task: TaskSpec) -> str:
 
 
 def render_task_card(task: TaskSpec, tools: Mapping[str, Any], workspace: str = "/workspace") -> str:
-    """The task card of ``task`` (Markdown), listing ``tools`` by name and description."""
+    """The task card of ``task`` (Markdown), listing ``tools`` by name and description.
+
+    ``workspace`` is the workspace as the agent names it: the env passes its sandbox's
+    ``paths.workspace`` (``/workspace`` under bubblewrap, the episode's host directory
+    with ``sandbox="none"``); the default is bubblewrap's, for docs.
+    """
     tool_lines = "\n".join(f"- `{name}`: {t.description}" for name, t in tools.items())
     body = "\n".join(
         [
@@ -55,3 +60,25 @@ def render_task_card(task: TaskSpec, tools: Mapping[str, Any], workspace: str = 
         ]
     )
     return TASK_CARD_TEMPLATE.format(title=task.title, body=body, workspace=workspace)
+
+
+def card_sections(card: str) -> tuple[str, dict[str, str]]:
+    """A rendered card split at its ``## `` headings: ``(intro, {heading: section text})``.
+
+    The section texts keep their heading line; joining the intro and the sections in order
+    gives the card back. The card's format has one owner, this module: callers that show
+    part of a card (the TRL adapter) take sections from here instead of editing its text.
+    """
+    intro, *rest = card.split("\n## ")
+    sections = {}
+    for part in rest:
+        heading = part.split("\n", 1)[0].strip()
+        sections[heading] = "## " + part
+    return intro, sections
+
+
+def card_without(card: str, *headings: str) -> str:
+    """The card without the sections named ``headings`` (e.g. ``"Tools"``)."""
+    intro, sections = card_sections(card)
+    kept = [text for heading, text in sections.items() if heading not in headings]
+    return "\n".join([intro.rstrip("\n") + "\n", *kept]).rstrip("\n") + "\n"

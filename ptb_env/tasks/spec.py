@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ptb_env.sandbox.config import SandboxConfig
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,13 @@ class TaskSpec:
     is installed and a GPU is present)."""
     card_rules: tuple[str, ...] = ()
     """Rules of the task card beyond the common ones (e.g. the final model must run here)."""
+
+    def sandbox_config(self) -> SandboxConfig:
+        """The agent's sandbox by default: the task's network, memory and GPU settings, the rest
+        ``SandboxConfig``'s defaults (the one place this default is made)."""
+        from ptb_env.sandbox.config import SandboxConfig
+
+        return SandboxConfig(network=self.network, memory_mb=self.memory_mb, gpu=self.gpus > 0)
 
     def chat_template_text(self) -> str | None:
         """The text of :attr:`chat_template` (``None`` when the task has none)."""

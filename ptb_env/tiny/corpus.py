@@ -13,9 +13,8 @@ import json
 import random
 from collections.abc import Iterator
 
-from ptb_env.benchmarks.arith import QUESTIONS, draw_story
-from ptb_env.benchmarks.tools import TEMPLATES
 from ptb_env.tiny import world
+from ptb_env.tiny.phrasing import QUESTIONS, TEMPLATES, draw_story
 
 #: Share of each kind of document in the corpus.
 MIX = {"arithmetic": 0.2, "story": 0.37, "functions": 0.3, "people": 0.13}

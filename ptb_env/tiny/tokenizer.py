@@ -28,12 +28,12 @@ def _prompt_texts() -> list[str]:
     A real base model's tokenizer is trained on far broader text than its
     pre-training mix for any one skill; these few lines stand in for that.
     """
-    from ptb_env.benchmarks.arith import INSTRUCTION
-    from ptb_env.benchmarks.tools import SYSTEM, function_spec
+    from ptb_env.tiny.phrasing import ARITH_INSTRUCTION, TOOLS_SYSTEM, function_spec
     from ptb_env.tiny.world import FUNCTIONS
 
     words = ["system", "user", "assistant", "question", "answer", "problem", "step"]
-    return [INSTRUCTION, SYSTEM, *words] * 50 + [json.dumps(function_spec(f)) for f in FUNCTIONS] * 50
+    texts = [ARITH_INSTRUCTION, TOOLS_SYSTEM, *words] * 50
+    return texts + [json.dumps(function_spec(f)) for f in FUNCTIONS] * 50
 
 
 def train_tokenizer(out_dir: Path, seed: int = 0, vocab_size: int = 2048, n_docs: int = 20000):

@@ -5,17 +5,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ptb_env.budget import Budget
-from ptb_env.sandbox import Sandbox
+from ptb_env.sandbox import Sandbox, SandboxPaths
 from ptb_env.tasks import TaskSpec
 from ptb_env.workspace import Workspace
 
-INNER_WORKSPACE = "/workspace"
 MAX_TEXT_ARG = 1_000_000
 """Longest string argument (commands, file contents)."""
 
@@ -48,6 +46,15 @@ class ToolContext:
     score_dev: Callable[[str, int], tuple[float, int, float]]
     dev: DevScores = field(default_factory=DevScores)
 
+    @property
+    def paths(self) -> SandboxPaths:
+        """Where the workspace is, as the agent names it and on the host (the sandbox's mapping).
+
+        Tools resolve every path the agent names with it (``ctx.paths.inner(path)``,
+        ``ctx.paths.workspace_rel(path)``), never by spelling ``/workspace``.
+        """
+        return self.sandbox.paths
+
 
 @dataclass(frozen=True)
 class ToolResult:
@@ -57,11 +64,14 @@ class ToolResult:
         output: Text for the agent (the observation's ``output``).
         error: Why the call failed, for the agent ("" when it did not).
         submit: The agent submitted: the episode ends and is graded.
+        data: The same outcome for code (``info["result"]``; keys per tool in
+            :mod:`ptb_env.tools.results`). Code reads this, never ``output``.
     """
 
     output: str = ""
     error: str = ""
     submit: bool = False
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 class Tool(ABC):
@@ -87,22 +97,6 @@ class Tool(ABC):
             "type": "function",
             "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
         }
-
-
-def inner_path(path: str) -> str:
-    """A path the agent named, made absolute inside the sandbox (relative to ``/workspace``)."""
-    p = Path(path)
-    return str(p if p.is_absolute() else Path(INNER_WORKSPACE) / p)
-
-
-def workspace_rel(path: str) -> str | None:
-    """A path relative to the workspace, or ``None`` when it names something outside it."""
-    p = Path(inner_path(path))
-    try:
-        rel = p.relative_to(INNER_WORKSPACE)
-    except ValueError:
-        return None
-    return None if ".." in rel.parts else str(rel)
 
 
 def string(description: str, max_length: int = MAX_TEXT_ARG) -> dict[str, Any]:

@@ -33,7 +33,9 @@ class Bash(Tool):
 
     def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         result = ctx.sandbox.run(args["command"], timeout=args.get("timeout"))
-        return ToolResult(output=result.render())
+        return ToolResult(
+            output=result.render(), data={"exit_code": result.exit_code, "timed_out": result.timed_out}
+        )
 
     def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:
         return {"command": _SAMPLES[int(rng.integers(len(_SAMPLES)))], "timeout": 10.0}

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ptb_env.errors import CheckpointError
-from ptb_env.tools.base import Tool, ToolContext, ToolResult, integer, schema, string, workspace_rel
+from ptb_env.tools.base import Tool, ToolContext, ToolResult, integer, schema, string
 
 
 class Evaluate(Tool):
@@ -25,11 +25,9 @@ class Evaluate(Tool):
 
     def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         model = args.get("model", "final_model")
-        rel = workspace_rel(model)
+        rel = ctx.paths.workspace_rel(model)
         if rel is None:
-            return ToolResult(
-                error=f"{model!r} is outside /workspace; evaluate checkpoints in the workspace."
-            )
+            return ToolResult(error=f"{ctx.paths.outside(model)} Evaluate checkpoints in the workspace.")
         if ctx.budget.left()["dev_evals"] < 1:
             return ToolResult(error="No dev evaluation is left in the budget.")
         try:
@@ -40,7 +38,8 @@ class Evaluate(Tool):
         ctx.dev.record(score)
         return ToolResult(
             output=f"dev score of {model}: {score:.4f} on {n} items ({seconds:.1f} s); best so far "
-            f"{ctx.dev.best:.4f}"
+            f"{ctx.dev.best:.4f}",
+            data={"model": model, "score": score, "n": n, "seconds": seconds, "best": ctx.dev.best},
         )
 
     def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 Both run as the agent, in its mount namespace: a symlink can lead only where
 the agent could go anyway, and the host never opens a path the agent chose.
 Only regular files are read or replaced, and every read or write runs under
-``timeout``: a FIFO (or a file swapped for one) cannot hang the shell.
+``timeout``: a FIFO (or a file swapped for one) cannot hang the shell. Paths
+resolve through the sandbox's mapping (``ctx.paths``): relative ones start at the
+workspace, and without a sandbox a path outside the workspace is refused.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from ptb_env.errors import WorkspaceError
 from ptb_env.sandbox import OUTPUT_LIMIT
 from ptb_env.sandbox.driver import quote
-from ptb_env.tools.base import Tool, ToolContext, ToolResult, inner_path, integer, schema, string
+from ptb_env.tools.base import Tool, ToolContext, ToolResult, integer, schema, string
 
 _STATUS = "__PTB_FILE__"
 _IO_TIMEOUT_S = 20
@@ -25,7 +28,7 @@ class ReadFile(Tool):
     name = "read_file"
     description = (
         "Read a text file: up to max_chars bytes from byte offset (default: from the start, "
-        f"{OUTPUT_LIMIT} bytes). Relative paths start at /workspace."
+        f"{OUTPUT_LIMIT} bytes). Relative paths start at the workspace."
     )
     parameters = schema(
         ("path",),
@@ -36,7 +39,11 @@ class ReadFile(Tool):
     sample_weight = 1.0
 
     def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
-        path = quote(inner_path(args["path"]))
+        try:
+            target = ctx.paths.inner(args["path"])
+        except WorkspaceError as err:
+            return ToolResult(error=str(err))
+        path = quote(target)
         offset, limit = args.get("offset", 0), args.get("max_chars", OUTPUT_LIMIT)
         script = (
             f'__f={path}; if [ -d "$__f" ]; then echo {_STATUS} dir; '
@@ -55,7 +62,8 @@ class ReadFile(Tool):
             # where head -c stopped (the decoded body may hold U+FFFD for a cut character)
             end = max(offset, min(size, offset + limit))
             note = f"\n[bytes {offset}-{end} of {size}]" if size > limit or offset else ""
-            return ToolResult(output=body + note)
+            span = {"size": size, "start": offset, "end": end}
+            return ToolResult(output=body + note, data={"path": target, **span})
         why = {
             "dir": "is a directory (list it with bash: ls)",
             "missing": "does not exist",
@@ -73,7 +81,7 @@ class WriteFile(Tool):
     name = "write_file"
     description = (
         "Write text to a file (creating parent directories), replacing it or appending to it. "
-        "Relative paths start at /workspace."
+        "Relative paths start at the workspace."
     )
     parameters = schema(
         ("path", "content"),
@@ -87,7 +95,10 @@ class WriteFile(Tool):
         content: str = args["content"]
         if "\x00" in content:
             return ToolResult(error="content contains a NUL character; write binary files with bash.")
-        path = inner_path(args["path"])
+        try:
+            path = ctx.paths.inner(args["path"], write=True)
+        except WorkspaceError as err:
+            return ToolResult(error=str(err))
         append = " -a" if args.get("append") else ""
         script = (
             f'__f={quote(path)}; mkdir -p -- "$(dirname -- "$__f")" 2>&1 && '
@@ -101,7 +112,10 @@ class WriteFile(Tool):
                 error=f"Could not write {args['path']!r}: {out.strip()[-300:] or 'permission denied'}."
             )
         n = len(content.encode("utf-8", "surrogateescape"))
-        return ToolResult(output=f"wrote {n} bytes to {path}")
+        return ToolResult(
+            output=f"wrote {n} bytes to {path}",
+            data={"path": path, "bytes": n, "append": bool(args.get("append"))},
+        )
 
     def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:
         text = "".join(rng.choice(list("abc λ中🙂\n{}\"'$`\\"), size=int(rng.integers(0, 40))))

@@ -28,7 +28,7 @@ class JobStart(Tool):
 
     def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         job = ctx.sandbox.jobs.start(args["command"])
-        return ToolResult(output=f"started {job.describe()}")
+        return ToolResult(output=f"started {job.describe()}", data={"job": job.data()})
 
     def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:
         return {"command": ("sleep 1", "echo background", "ls -R base_model")[int(rng.integers(3))]}
@@ -40,12 +40,14 @@ class JobStatus(Tool):
     parameters = schema(job_id=_JOB_ID)
 
     def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
-        if "job_id" not in args:
-            return ToolResult(output=ctx.sandbox.jobs.render())
         try:
-            return ToolResult(output=ctx.sandbox.jobs.status(args["job_id"])[0].describe())
+            jobs = ctx.sandbox.jobs.status(args.get("job_id"))
         except JobNotFound as err:
             return _not_found(err)
+        if "job_id" not in args:
+            text = "\n".join(j.describe() for j in jobs) if jobs else "no jobs"
+            return ToolResult(output=text, data={"jobs": [j.data() for j in jobs]})
+        return ToolResult(output=jobs[0].describe(), data={"job": jobs[0].data()})
 
     def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:
         return {} if rng.random() < 0.5 else {"job_id": int(rng.integers(1, 4))}
@@ -64,7 +66,7 @@ class JobLogs(Tool):
             tail = ctx.sandbox.jobs.tail(job.id, args.get("chars", 4000))
         except JobNotFound as err:
             return _not_found(err)
-        return ToolResult(output=f"{job.describe()}\n{tail}")
+        return ToolResult(output=f"{job.describe()}\n{tail}", data={"job": job.data(), "chars": len(tail)})
 
     def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:
         return {"job_id": int(rng.integers(1, 4)), "chars": int(rng.integers(1, 2000))}
@@ -78,9 +80,10 @@ class JobKill(Tool):
 
     def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         try:
-            return ToolResult(output=ctx.sandbox.jobs.kill(args["job_id"]).describe())
+            job = ctx.sandbox.jobs.kill(args["job_id"])
         except JobNotFound as err:
             return _not_found(err)
+        return ToolResult(output=job.describe(), data={"job": job.data()})
 
     def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:
         return {"job_id": int(rng.integers(1, 4))}
@@ -104,7 +107,9 @@ class Wait(Tool):
             jobs = ctx.sandbox.jobs.wait(job_id, seconds)
         except JobNotFound as err:
             return _not_found(err)
-        return ToolResult(output="\n".join(j.describe() for j in jobs) or "no jobs")
+        return ToolResult(
+            output="\n".join(j.describe() for j in jobs) or "no jobs", data={"jobs": [j.data() for j in jobs]}
+        )
 
     def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:
         args: dict[str, Any] = {"seconds": float(rng.uniform(0, 0.2))}

@@ -19,7 +19,7 @@ class Submit(Tool):
     sample_weight = 0.02
 
     def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
-        return ToolResult(output="submitted: grading final_model/", submit=True)
+        return ToolResult(output="submitted: grading final_model/", submit=True, data={"submitted": True})
 
     def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:
         return {}

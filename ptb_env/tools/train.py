@@ -11,18 +11,15 @@ from typing import Any
 import numpy as np
 
 from ptb_env.errors import WorkspaceError
-from ptb_env.sandbox.bwrap import CONTROL_MOUNT
 from ptb_env.sandbox.driver import quote
 from ptb_env.tools.base import (
     Tool,
     ToolContext,
     ToolResult,
-    inner_path,
     integer,
     number,
     schema,
     string,
-    workspace_rel,
 )
 from ptb_env.training.sft import SFTConfig
 from ptb_env.workspace import SNAPSHOT_DIR
@@ -40,7 +37,7 @@ class Train(Tool):
     description = (
         'Fine-tune the base model on chat examples (JSONL, one {"messages": [...]} per line; the '
         "loss covers the last, assistant, message) with the reference full-SFT recipe (AdamW, linear "
-        "warm-up, cosine decay). The data file (in /workspace) is snapshotted when the job starts; "
+        "warm-up, cosine decay). The data file (in the workspace) is snapshotted when the job starts; "
         "the job trains on the snapshot, and the snapshot is checked for contamination at grading. "
         "Runs as a background job and writes a checkpoint to `out`; "
         "wait for it with wait(job_id=...). Training stops at max_seconds (default: the time left "
@@ -71,8 +68,12 @@ class Train(Tool):
 
     def run(self, ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         args = dict(args)
-        data, out = args.pop("data"), inner_path(args.pop("out", "final_model"))
-        init = inner_path(args.pop("init", "base_model"))
+        data, out_arg = args.pop("data"), args.pop("out", "final_model")
+        init_arg = args.pop("init", "base_model")
+        try:
+            out, init = ctx.paths.inner(out_arg, write=True), ctx.paths.inner(init_arg)
+        except WorkspaceError as err:
+            return ToolResult(error=str(err))
         snapshot = self._snapshot(ctx, data)
         if isinstance(snapshot, ToolResult):
             return snapshot
@@ -89,16 +90,18 @@ class Train(Tool):
         job = ctx.sandbox.jobs.start(command)
         return ToolResult(
             output=f"started job {job.id} (training, log {job.log}); wait for it with "
-            f'{{"tool": "wait", "args": {{"job_id": {job.id}}}}}'
+            f'{{"tool": "wait", "args": {{"job_id": {job.id}}}}}',
+            data={"job": job.data(), "out": out_arg, "data_snapshot": snapshot},
         )
 
     @staticmethod
     def _snapshot(ctx: ToolContext, data: str) -> str | ToolResult:
         """Copy the data file out of the agent's reach; returns its path inside the sandbox."""
-        rel = workspace_rel(data)
+        rel = ctx.paths.workspace_rel(data)
         if rel is None:
             return ToolResult(
-                error=f"Training data {data!r} must be a file in /workspace (it is snapshotted)."
+                error="Training data must be a file in the workspace (it is snapshotted): "
+                + ctx.paths.outside(data)
             )
         folder = ctx.workspace.snapshot_dir
         folder.mkdir(exist_ok=True)
@@ -118,7 +121,7 @@ class Train(Tool):
         if is_dir:
             _discard(folder / name)
             return ToolResult(error=f"Training data {data!r} is a directory; pass one JSONL file.")
-        return f"{CONTROL_MOUNT}/{SNAPSHOT_DIR}/{name}"
+        return ctx.paths.in_control(SNAPSHOT_DIR, name)
 
     def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:
         data = ("data/train.jsonl", "data/missing.jsonl")[int(rng.integers(2))]

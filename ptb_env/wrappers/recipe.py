@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -65,8 +64,6 @@ MAX_ROUNDS_OBS = 10
 """``rounds_frac`` is ``min(rounds, MAX_ROUNDS_OBS) / MAX_ROUNDS_OBS``."""
 MAX_WAITS = 10_000
 """Most ``wait`` calls of one training round (a job cannot outlive the budget anyway)."""
-_STARTED = re.compile(r"started job (\d+)")
-_JOB = re.compile(r"job (\d+): (\w+)(?: \(exit code (-?\d+)\))?")
 
 
 @dataclass(frozen=True)
@@ -175,12 +172,14 @@ class RecipeWrapper(gym.Wrapper[np.ndarray, np.int64, dict, dict | str]):
         self.action_space = spaces.Discrete(len(self.actions))
         self.observation_space = spaces.Box(-1.0, 1.0, shape=(len(OBS_NAMES),), dtype=np.float32)
         self._inner_obs: dict[str, Any] = {}
+        self._info: dict[str, Any] = {}
         self._done = True
 
     # -- episode -------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Reset the inner env; a new episode starts with no data, no checkpoint, no rounds."""
-        obs, info = self.env.reset(seed=seed, options=options)
+        inner: Any = self.env  # a PostTrain env (dict observations, tool-call actions)
+        obs, info = inner.reset(seed=seed, options=options)
         self._inner_obs = obs
         drawn = int(self.np_random.integers(0, 2**31 - 1))
         self._data_seed = drawn if self.config.data_seed is None else self.config.data_seed
@@ -231,14 +230,14 @@ class RecipeWrapper(gym.Wrapper[np.ndarray, np.int64, dict, dict | str]):
     # -- macro actions -------------------------------------------------------
     def _inner(self, call: dict[str, Any]) -> dict[str, Any]:
         """One inner step; accumulates reward and the end of the episode."""
-        obs, reward, terminated, truncated, info = self.env.step(call)
+        inner: Any = self.env  # a PostTrain env (dict observations, tool-call actions)
+        obs, reward, terminated, truncated, info = inner.step(call)
         self._inner_obs, self._info = obs, info
-        self._reward += reward
+        self._reward += float(reward)
         self._terminated |= terminated
         self._truncated |= truncated
-        text = obs["error"] or obs["output"]
         self._log.append({"tool": call["tool"], "error": obs["error"][:300], "output": obs["output"][-300:]})
-        return {"text": text, "error": obs["error"], "output": obs["output"]}
+        return {**info["result"], "text": obs["error"] or obs["output"], "output": obs["output"]}
 
     @property
     def _ended(self) -> bool:
@@ -261,7 +260,7 @@ class RecipeWrapper(gym.Wrapper[np.ndarray, np.int64, dict, dict | str]):
             r = self._inner({"tool": "bash", "args": {"command": command}})
             if self._ended:
                 return "the episode ended while generating data"
-            if r["error"] or "[exit code: 0]" not in r["output"]:
+            if not r["ok"] or r["exit_code"] != 0:
                 return f"generating data failed: {r['text'][-500:]}"
             self._generated.add(n)
         left = self._seconds_left()
@@ -279,25 +278,27 @@ class RecipeWrapper(gym.Wrapper[np.ndarray, np.int64, dict, dict | str]):
         if move:
             args.update(init="final_model", out=f"rounds/{self._rounds}")
         r = self._inner({"tool": "train", "args": args})
-        started = _STARTED.search(r["output"])
         if self._ended:
             return "the episode ended while starting training"
-        if r["error"] or started is None:
+        if not r["ok"]:
             return f"train did not start: {r['text'][-500:]}"
-        job = int(started.group(1))
+        job_id = r["job"]["id"]
         for _ in range(MAX_WAITS):
-            r = self._inner({"tool": "wait", "args": {"job_id": job}})
+            r = self._inner({"tool": "wait", "args": {"job_id": job_id}})
             if self._ended:
                 return "the episode ended while training"
-            m = _JOB.match(r["output"])
-            if r["error"] or m is None:
+            if not r["ok"] or not r["jobs"]:
                 return f"waiting for the training job failed: {r['text'][-500:]}"
-            if m.group(2) != "running":
+            job = r["jobs"][0]
+            if job["state"] != "running":
                 break
         else:
             return f"the training job was still running after {MAX_WAITS} waits"
-        if m.group(2) != "exited" or m.group(3) != "0":
-            return f"the training job failed ({r['output'].splitlines()[0]}); see its log"
+        if job["state"] != "exited" or job["exit_code"] != 0:
+            return (
+                f"the training job failed (job {job['id']}: {job['state']}, exit code {job['exit_code']}); "
+                f"see its log {job['log']}"
+            )
         if move:
             r = self._inner(
                 {
@@ -307,7 +308,7 @@ class RecipeWrapper(gym.Wrapper[np.ndarray, np.int64, dict, dict | str]):
             )
             if self._ended:
                 return "the episode ended while moving the checkpoint"
-            if r["error"] or "[exit code: 0]" not in r["output"]:
+            if not r["ok"] or r["exit_code"] != 0:
                 return f"moving the checkpoint to final_model failed: {r['text'][-500:]}"
         self._last_train_ok = True
         return ""

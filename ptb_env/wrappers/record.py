@@ -43,6 +43,8 @@ from typing import IO, Any
 import gymnasium as gym
 import numpy as np
 
+from ptb_env.text import truncate_middle
+
 FORMAT_VERSION = 1
 """Version of the trajectory format (the ``format`` field of the ``episode`` line)."""
 TASK_CARD_CHARS = 20_000
@@ -91,13 +93,6 @@ def _number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(x) else x
-
-
-def _trim(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return f"{text[:half]}\n[... {len(text) - 2 * half} chars cut ...]\n{text[-half:]}"
 
 
 class RecordTrajectory(gym.Wrapper):
@@ -191,7 +186,7 @@ class RecordTrajectory(gym.Wrapper):
                 "base_score": self._episode["base_score"],
                 "budget": self._budget(obs),
                 "env": self._settings(),
-                "task_card": _trim(str(info.get("task_card", "")), TASK_CARD_CHARS),
+                "task_card": truncate_middle(str(info.get("task_card", "")), TASK_CARD_CHARS),
                 "tool_schemas": info.get("tool_schemas"),
             }
         )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import gymnasium as gym
 import pytest
 
@@ -16,30 +14,34 @@ def _obs(output: str = "", seconds_left: float = 600.0) -> dict:
     return {"output": output, "error": "", "budget": {"seconds_left": seconds_left}}
 
 
+def _job(job_id: int, state: str) -> dict:
+    code = 0 if state == "exited" else None
+    return {"id": job_id, "state": state, "exit_code": code, "log": "", "seconds": 1.0, "command": "train"}
+
+
 def _drive(agent: SearchAgent, dev: dict[str, list[float]], seconds_left: float = 600.0) -> list[dict]:
-    """Answer the agent's calls as the tools would: jobs end at once, ``dev`` scores per model in order."""
+    """Answer the agent's calls as the tools would (structured results in ``info["result"]``, the
+    text opaque): jobs end at once, ``dev`` scores per model in order."""
     agent.reset(_obs(seconds_left=seconds_left), {"task": "tiny-arith"}, seed=3)
-    calls, obs = [], _obs(seconds_left=seconds_left)
+    calls, obs, result = [], _obs(seconds_left=seconds_left), {}
     for _ in range(100):
-        action = agent.act(obs)
+        action = agent.act(obs, {"result": result})
         calls.append(action)
         tool, args = action["tool"], action["args"]
+        result = {"tool": tool, "ok": True}
+        obs = _obs(f"<{tool} text>")
         if tool == "submit":
             return calls
         if tool == "train":
-            wait = {"tool": "wait", "args": {"job_id": len(calls)}}
-            obs = _obs(f"started job {len(calls)}; wait for it with {json.dumps(wait)}")
+            result["job"] = _job(len(calls), "running")
         elif tool == "wait":
-            obs = _obs(f"job {args['job_id']} exited 0")
+            result["jobs"] = [_job(args["job_id"], "exited")]
         elif tool == "evaluate":
             score = dev[args["model"]].pop(0)
-            obs = _obs(
-                f"dev score of {args['model']}: {score:.4f} on 100 items (1.0 s); best so far {score:.4f}"
-            )
+            result.update(model=args["model"], score=score, n=100, seconds=1.0, best=score)
         elif tool == "job_logs":  # the summary a training job's log ends with: 5 steps/s
             obs = _obs('{\n  "steps": 100,\n  "examples": 3200,\n  "train_seconds": 20.0\n}')
-        else:
-            obs = _obs("ok")
+            result["job"] = _job(args["job_id"], "exited")
     raise AssertionError(f"no submit after 100 calls: {calls}")
 
 

@@ -179,7 +179,8 @@ def _to_the_audit(make, **kwargs: Any) -> Any:
 
 def test_the_grade_stays_hidden_from_both_agents_until_the_verdict(make):
     env = _to_the_audit(make)
-    assert env.infos == {"trainer": {"tool": "submit"}, "auditor": {"task": "tiny-arith", **_card(env)}}
+    trainer = {"tool": "submit", "result": {"tool": "submit", "ok": True, "submitted": True}}
+    assert env.infos == {"trainer": trainer, "auditor": {"task": "tiny-arith", **_card(env)}}
     assert not any(env.terminations.values()) and env.rewards == {"trainer": 0.0, "auditor": 0.0}
 
 

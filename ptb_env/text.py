@@ -1,0 +1,27 @@
+"""Text helpers with no dependencies: the one way long text is cut for people and policies.
+
+Example:
+    >>> print(truncate_middle("a" * 8 + "b" * 8, limit=8))
+    aaaa
+    [... 8 chars cut: output keeps the first 4 and last 4 of 16 chars ...]
+    bbbb
+"""
+
+from __future__ import annotations
+
+
+def truncate_middle(text: str, limit: int, total: int | None = None) -> str:
+    """Keep the first and last ``limit // 2`` characters of ``text``, saying how much was cut.
+
+    Args:
+        text: The text (possibly already cut in the middle, as shell output is).
+        limit: Characters kept.
+        total: Length of the original text when ``text`` is already shortened.
+    """
+    total = len(text) if total is None else total
+    if total <= limit and len(text) <= limit:
+        return text
+    half = limit // 2
+    cut = total - 2 * half
+    marker = f"\n[... {cut} chars cut: output keeps the first {half} and last {half} of {total} chars ...]\n"
+    return text[:half] + marker + text[-half:]
