@@ -207,3 +207,32 @@ def test_ray_example_prints_one_row_per_episode(tmp_path):
     rows = json.loads((tmp_path / "rows.json").read_text())
     assert [(r["agent"], r["seed"], r["status"]) for r in rows] == [("noop", 0, "ok"), ("noop", 1, "ok")]
     assert sum(line.startswith("noop ") for line in proc.stdout.splitlines()) == 2
+
+
+class _LinkToHostFile:
+    """An agent whose checkpoint is a link out of the workspace to a host file it may not read."""
+
+    name = "link-out"
+
+    def __init__(self, env: object, target: str) -> None:
+        self.calls = [
+            {"tool": "bash", "args": {"command": f"ln -sf {target} final_model/model.safetensors"}},
+            {"tool": "submit", "args": {}},
+        ]
+
+    def reset(self, obs: dict, info: dict, seed: int | None) -> None:
+        pass
+
+    def act(self, obs: dict, info: dict | None = None) -> dict:
+        return self.calls.pop(0)
+
+
+def test_the_checkpoint_hash_never_reads_a_file_the_agent_links_to(tmp_path):
+    """The row's fingerprint is the grader's, of its own copy: a link out of the workspace is
+    refused there and never followed on the host (the runner used to hash what it pointed at)."""
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"host secret")
+    spec = EpisodeSpec(_LinkToHostFile, agent_kwargs={"target": str(secret)}, seed=0)
+    (row,) = run_serial([spec], progress=False)
+    assert row["status"] == "invalid_checkpoint", row
+    assert row["checkpoint"] == ""
