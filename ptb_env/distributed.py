@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from ptb_env.errors import PtbEnvError
 from ptb_env.registry import agent_factory
+from ptb_env.rollout import OUTCOME_FIELDS, EpisodeResult, run_episode
 from ptb_env.tasks import get_task
 
 if TYPE_CHECKING:
@@ -43,11 +44,9 @@ if TYPE_CHECKING:
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 """Thread-pool variables an episode's actor sets to its CPU count before torch loads."""
-RESULT_FIELDS = (
-    "index", "agent", "task", "seed", "status", "reward", "score", "base_score", "steps", "seconds",
-    "terminated", "truncated", "reason", "error", "checkpoint", "trajectory", "node", "pid",
-    "gpu_ids", "started_at", "ended_at", "grade", "integrity",
-)  # fmt: skip
+RUN_FIELDS = ("error", "trajectory", "node", "pid", "gpu_ids", "started_at", "ended_at")
+"""What a result row adds to the episode's record: the runner's error and where and when it ran."""
+RESULT_FIELDS = ("index", *OUTCOME_FIELDS, *RUN_FIELDS)
 """Keys of every result row, in this order."""
 
 
@@ -149,15 +148,16 @@ def sandbox_config_for(
     return dataclasses.replace(config, **changes) if changes else config
 
 
-def _row(spec: EpisodeSpec, index: int, **values: Any) -> dict[str, Any]:
+def _row(spec: EpisodeSpec, index: int, result: EpisodeResult | None = None, **values: Any) -> dict[str, Any]:
+    """A result row: ``index``, the episode's record (an ``infra_error`` one if none) and ``values``."""
+    if result is None:
+        result = EpisodeResult(
+            agent=spec.agent_name, task=spec.task, seed=spec.seed, status="infra_error", reward=0.0
+        )
     row = dict.fromkeys(RESULT_FIELDS)
-    nan = float("nan")
     row.update(
-        index=index, agent=spec.agent_name, task=spec.task, seed=spec.seed, status="infra_error",
-        reward=0.0, score=nan, base_score=nan, steps=0, seconds=0.0, terminated=False,
-        truncated=False, reason="", error="", checkpoint="", node=socket.gethostname(),
-        pid=os.getpid(), gpu_ids=[], grade={}, integrity={},
-    )  # fmt: skip
+        index=index, **result.to_dict(), error="", node=socket.gethostname(), pid=os.getpid(), gpu_ids=[]
+    )
     row.update(values)
     return row
 
@@ -191,7 +191,6 @@ def run_one(
     import gymnasium as gym
 
     import ptb_env  # noqa: F401 - registers the envs
-    from ptb_env.rollout import run_episode
 
     started = time.time()
     env, tmp, trajectory_path = None, None, None
@@ -218,16 +217,10 @@ def run_one(
         agent = factory(env, **spec.agent_kwargs)
         assert env is not None
         r = run_episode(env, agent, seed=spec.seed)
-        # the grader's fingerprint of its own copy: the host never reads the agent's files here
-        checkpoint = str(r.info.get("grade", {}).get("checkpoint", ""))
+        # r.checkpoint: the grader's fingerprint of its own copy (the host never reads the agent's files)
         if recorder is not None:
             trajectory_path = recorder.path
-        row = _row(
-            spec, index, **{k: v for k, v in vars(r).items() if k != "info"},
-            checkpoint=checkpoint, grade=r.info.get("grade", {}), integrity=r.info.get("integrity", {}),
-            **extra,
-        )  # fmt: skip
-        row["error"] = r.info.get("reason", "") if r.status == "infra_error" else ""
+        row = _row(spec, index, r, error=r.reason if r.status == "infra_error" else "", **extra)
     except Exception as err:  # noqa: BLE001 - one episode's failure is its result, not the batch's
         row = infra_error_row(spec, index, err, **extra)
     finally:

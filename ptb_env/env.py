@@ -43,6 +43,7 @@ from ptb_env.observations import (
 )
 from ptb_env.owner import track
 from ptb_env.reclaim import reclaim_orphans
+from ptb_env.resolve import resolve_task
 from ptb_env.sandbox import Sandbox, SandboxConfig, SandboxKind, make_sandbox
 from ptb_env.spaces import ToolCallSpace
 from ptb_env.tasks import DEFAULT_TASK, TaskSpec, get_task
@@ -87,6 +88,8 @@ class PostTrainEnv(gym.Env[Observation, Action]):
         time_limit_s: Wall-clock budget (default: the task's).
         max_steps: Steps per episode (default: the task's).
         max_dev_evals: ``evaluate`` calls per episode (default: the task's).
+        test_limit: Grade on the first ``test_limit`` hidden test items only (default: the
+            task's, ``None``: all). Cheaper, noisier rewards, for smoke runs and RL debugging.
         sandbox: ``"bwrap"`` (isolated, the default) or ``"none"`` (trusted local use only).
         sandbox_config: Limits and isolation of the agent's sandbox (default: the task's network
             and memory settings, the rest ``SandboxConfig``'s defaults). Its ``cpus`` also sizes
@@ -117,6 +120,7 @@ class PostTrainEnv(gym.Env[Observation, Action]):
         time_limit_s: float | None = None,
         max_steps: int | None = None,
         max_dev_evals: int | None = None,
+        test_limit: int | None = None,
         sandbox: SandboxKind = "bwrap",
         sandbox_config: SandboxConfig | None = None,
         workspace_root: str | os.PathLike[str] | None = None,
@@ -136,6 +140,8 @@ class PostTrainEnv(gym.Env[Observation, Action]):
         if on_grader_error not in ("raise", "report"):
             raise ValueError(f"Expect on_grader_error 'raise' or 'report', actually got {on_grader_error!r}.")
         self.task = get_task(task)
+        if test_limit is not None:
+            self.task = dataclasses.replace(self.task, test_limit=test_limit)
         self.limits: dict[str, Any] = {
             "seconds": self.task.time_limit_s if time_limit_s is None else time_limit_s,
             "steps": self.task.max_steps if max_steps is None else max_steps,
@@ -147,8 +153,13 @@ class PostTrainEnv(gym.Env[Observation, Action]):
         self.keep_workspace = keep_workspace
         self.reward_mode, self.dev_shaping, self.on_grader_error = reward_mode, dev_shaping, on_grader_error
         self.render_mode = render_mode
-        cache = ScoreCache(Path(score_cache_dir) if score_cache_dir else None)
-        self.grader = Grader(self.task, cache, progress=progress, integrity=integrity)
+        self.resolved = resolve_task(self.task)
+        """The task's base model directory, benchmark and backend, looked up once (env and grader)."""
+        self.score_cache = ScoreCache(Path(score_cache_dir) if score_cache_dir else None)
+        """The score cache (masked in the sandbox)."""
+        self.integrity = integrity or IntegrityConfig()
+        """The integrity checks at grading and the penalty of a disqualification."""
+        self.grader = Grader(self.resolved, self.score_cache, progress=progress, integrity=self.integrity)
         self.tools: dict[str, Tool] = default_tools()
         self.runner = ToolRunner(self.tools)
         self.action_space = ToolCallSpace(
@@ -187,7 +198,7 @@ class PostTrainEnv(gym.Env[Observation, Action]):
         chat template that evaluation forces."""
         files: dict[str, Path | bytes] = {}
         if self.task.dev_split == "dev":
-            dev = self.grader.benchmark.public_split("dev")
+            dev = self.resolved.benchmark.public_split("dev")
             if dev is not None:
                 files[f"{self.task.benchmark}-dev.jsonl"] = dev
         if self.task.chat_template:
@@ -207,10 +218,10 @@ class PostTrainEnv(gym.Env[Observation, Action]):
         self._teardown()
         reclaim_orphans(self.workspace_root)
         with self._host_threads():
-            self._base_score = self.grader.base_score("test")
+            self._base_score = self.grader.base_score("test", self.task.test_limit)
         self._workspace = Workspace.create(
             self.workspace_root,
-            self.grader.base_dir,
+            self.resolved.base_dir,
             task_card=self.task_card,
             visible_files=self._visible_files(),
         )
@@ -219,7 +230,7 @@ class PostTrainEnv(gym.Env[Observation, Action]):
         budget = Budget.from_limits(**self.limits)
         try:
             base = self.sandbox_config or self.task.sandbox_config()
-            config = dataclasses.replace(base, masked_paths=(*base.masked_paths, self.grader.cache.root))
+            config = dataclasses.replace(base, masked_paths=(*base.masked_paths, self.score_cache.root))
             self._sandbox = make_sandbox(
                 self._workspace, self.sandbox_kind, config, time_left=budget.remaining_seconds, start=False
             )

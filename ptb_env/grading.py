@@ -39,7 +39,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ptb_env.benchmarks import get_benchmark
 from ptb_env.errors import (
     CheckpointError,
     CheckpointViolation,
@@ -48,13 +47,12 @@ from ptb_env.errors import (
     SplitNotAvailable,
     WorkspaceError,
 )  # fmt: skip
-from ptb_env.inference import select_backend
 from ptb_env.inference.jail import JailConfig, JailLimits
 from ptb_env.integrity import IntegrityConfig, Verdict
 from ptb_env.integrity.checkpoint import check_checkpoint, read_config, tensor_shapes
+from ptb_env.resolve import ResolvedTask, resolve_task
 from ptb_env.score_cache import ScoreCache, checkpoint_files, checkpoint_fingerprint, content_hash
 from ptb_env.tasks import TaskSpec
-from ptb_env.tasks.models import resolve_model
 from ptb_env.workspace import Workspace
 
 EVAL_VERSION = 1
@@ -107,7 +105,8 @@ class Grader:
     """Grades checkpoints for one task; shares base scores through the on-disk cache.
 
     Args:
-        task: The task (base model, benchmark, eval settings).
+        task: The task (base model, benchmark, eval settings), resolved by
+            :func:`ptb_env.resolve.resolve_task` unless it already is.
         cache: Score cache (default: ``<cache_dir>/scores``).
         progress: Show progress bars while evaluating.
         integrity: Which integrity checks run at grading, and the penalty of a failure.
@@ -117,24 +116,25 @@ class Grader:
 
     def __init__(
         self,
-        task: TaskSpec,
+        task: str | TaskSpec | ResolvedTask,
         cache: ScoreCache | None = None,
         progress: bool = False,
         integrity: IntegrityConfig | None = None,
         jail: JailConfig | None = None,
     ) -> None:
-        self.task = task
+        self.resolved = resolve_task(task)
+        self.task: TaskSpec = self.resolved.spec
         self.integrity = integrity or IntegrityConfig()
         self.jail = jail or JailConfig()
         self._item_s: float | None = None
         """The base model's evaluation seconds per item (sizes the jail's time limit)."""
-        self.base_dir = resolve_model(task.base_model, task.base_model_revision)
-        self.chat_template = task.chat_template_text()
-        self.backend = select_backend(task.inference_backend)
+        self.base_dir = self.resolved.base_dir
+        self.chat_template = self.resolved.chat_template
+        self.backend = self.resolved.backend
         """The generation backend of every evaluation (``task.inference_backend`` resolved)."""
         self.cache = cache or ScoreCache()
         self.progress = progress
-        self.benchmark = get_benchmark(task.benchmark)
+        self.benchmark = self.resolved.benchmark
         self._base_config: dict[str, Any] | None = None
         self._base_shapes: dict[str, tuple[int, ...]] | None = None
 
@@ -359,7 +359,7 @@ class Grader:
         """
         t0 = time.perf_counter()
         kill()
-        base = self.base_score("test")
+        base = self.base_score("test", self.task.test_limit)
         try:
             return self._grade(workspace, base, scan_paths, trajectory, t0, snapshot_paths, tool_texts)
         except GraderError:
@@ -427,7 +427,7 @@ class Grader:
                              integrity=info)  # fmt: skip
             if not invalid:
                 try:
-                    value, cached = self.score_checkpoint(ckpt, "test")
+                    value, cached = self.score_checkpoint(ckpt, "test", self.task.test_limit)
                 except CheckpointError as err:
                     invalid = str(err)
         if invalid:

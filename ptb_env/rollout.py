@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol, TypeVar
 
 import gymnasium as gym
 
@@ -31,23 +31,92 @@ class Agent(Protocol):
     def act(self, obs: dict[str, Any], info: dict[str, Any]) -> dict[str, Any] | str: ...
 
 
+_R = TypeVar("_R", bound="EpisodeResult")
+
+
 @dataclass
 class EpisodeResult:
-    """The outcome of one episode."""
+    """The outcome of one episode: the one record of it (rollouts, Ray rows, GRPO rewards).
+
+    Built from the last step's ``info`` by :meth:`from_info`, serialised by :meth:`to_dict`;
+    the distributed runner's rows and the TRL adapter's records are this record with a few
+    fields of their own added.
+
+    Attributes:
+        agent: The agent's name.
+        task: The task id.
+        seed: The seed of ``env.reset``.
+        status: ``ok``, ``invalid_checkpoint``, ``disqualified`` or ``infra_error``.
+        reward: The episode's return (the uplift, plus shaping and penalties if the env adds them).
+        uplift: Test score minus base score (0 when the checkpoint is invalid).
+        score: Test score of the checkpoint (the base score when invalid).
+        base_score: Test score of the base model.
+        steps: Steps the episode took.
+        seconds: Wall time of the episode.
+        terminated: The agent submitted.
+        truncated: The budget ran out.
+        reason: Why the checkpoint is invalid, or the error of an ``infra_error``.
+        checkpoint: The grader's fingerprint of the scored checkpoint ("" when not scored).
+        grade: The grade (``Grade.to_info()``), ``{}`` when the episode was not graded.
+        integrity: Each integrity check's verdict, by check name.
+        info: The last step's ``info`` (not serialised).
+    """
 
     agent: str
     task: str
     seed: int | None
-    reward: float
     status: str
-    score: float
-    base_score: float
-    steps: int
-    seconds: float
-    terminated: bool
-    truncated: bool
+    reward: float
+    uplift: float = math.nan
+    score: float = math.nan
+    base_score: float = math.nan
+    steps: int = 0
+    seconds: float = 0.0
+    terminated: bool = False
+    truncated: bool = False
     reason: str = ""
+    checkpoint: str = ""
+    grade: dict[str, Any] = field(default_factory=dict)
+    integrity: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_info(
+        cls: type[_R],
+        info: Mapping[str, Any],
+        *,
+        agent: str,
+        task: str,
+        seed: int | None,
+        reward: float,
+        **run: Any,
+    ) -> _R:
+        """The record of an episode whose last step returned ``info`` (``run``: steps, seconds, ...)."""
+        grade = dict(info.get("grade") or {})
+        return cls(
+            agent=agent,
+            task=task,
+            seed=seed,
+            reward=float(reward),
+            status=str(info.get("status", "")),
+            uplift=float(info.get("uplift", math.nan)),
+            score=float(info.get("score", math.nan)),
+            base_score=float(info.get("base_score", math.nan)),
+            reason=str(info.get("reason", "")),
+            checkpoint=str(grade.get("checkpoint", "")),
+            grade=grade,
+            integrity=dict(info.get("integrity") or {}),
+            info=dict(info),
+            **run,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field but ``info``, in order (what a result row or a JSON line holds)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "info"}
+
+
+OUTCOME_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EpisodeResult) if f.name != "info")
+"""The keys of :meth:`EpisodeResult.to_dict`, in order."""
 
 
 def _budget_text(obs: dict[str, Any]) -> str:
@@ -105,24 +174,20 @@ def run_episode(
                 on_step(steps, action, obs, info)
     finally:
         bar.close()
-    return EpisodeResult(
+    return EpisodeResult.from_info(
+        info,
         agent=agent.name,
         task=_task_id(env),
         seed=seed,
         reward=reward,
-        status=info.get("status", ""),
-        score=info.get("score", float("nan")),
-        base_score=info.get("base_score", float("nan")),
         steps=steps,
         seconds=time.perf_counter() - t0,
         terminated=terminated,
         truncated=truncated,
-        reason=info.get("reason", ""),
-        info=info,
     )
 
 
-__all__ = ["Agent", "EpisodeResult", "run_episode"]
+__all__ = ["OUTCOME_FIELDS", "Agent", "EpisodeResult", "run_episode"]
 
 
 def _task_id(env: gym.Env) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import importlib.util
 import json
+import math
 import subprocess
 import sys
 import time
@@ -14,8 +15,9 @@ import pytest
 
 import ptb_env.distributed
 from ptb_agents import ScriptedSFTArgs
-from ptb_env.distributed import EpisodeSpec, run_episodes, run_serial, sandbox_config_for
+from ptb_env.distributed import RUN_FIELDS, EpisodeSpec, run_episodes, run_serial, sandbox_config_for
 from ptb_env.errors import PtbEnvError, TaskNotFound
+from ptb_env.rollout import OUTCOME_FIELDS
 from ptb_env.sandbox import SandboxConfig
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ray_episodes.py"
@@ -74,6 +76,9 @@ def test_serial_reports_a_failing_episode_and_runs_the_rest():
     bad, good = run_serial(specs, progress=False)
     assert bad["status"] == "infra_error" and "reward_mode" in bad["error"] and bad["reward"] == 0.0
     assert good["status"] == "ok" and good["terminated"] and good["index"] == 1
+    # every row, failed or not, is the episode's EpisodeResult plus where and when it ran
+    assert list(bad) == list(good) == ["index", *OUTCOME_FIELDS, *RUN_FIELDS]
+    assert good["uplift"] == 0.0 and good["checkpoint"] and math.isnan(bad["score"])
 
 
 @pytest.mark.skipif(not HAS_RECORDER, reason="ptb_env.wrappers.record (RecordTrajectory) is not there")
@@ -100,7 +105,9 @@ def _tiny_sft_specs(cache_dir: Path) -> list[EpisodeSpec]:
             agent_kwargs={
                 "args": ScriptedSFTArgs(max_steps=30, batch_size=16, learning_rate=lr, dev_limit=5)
             },
-            env_kwargs={"score_cache_dir": cache_dir},
+            # test_limit: tests/conftest.py's TEST_LIMIT, set here because Ray's actors do not
+            # see the suite's task registry
+            env_kwargs={"score_cache_dir": cache_dir, "test_limit": 64},
         )
         for lr in (3e-3, 6e-3)
         for seed in (0, 1)

@@ -32,9 +32,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from ptb_env.rollout import EpisodeResult
 from ptb_env.tasks import DEFAULT_TASK, get_task
 from ptb_env.tasks.card import card_sections, card_without
 from ptb_env.text import truncate_middle
@@ -59,29 +60,17 @@ CardMode = Literal["full", "brief"]
 
 
 @dataclass
-class EpisodeRecord:
-    """What one rollout's episode came to (kept by :class:`PostTrainEnvFactory`)."""
+class EpisodeRecord(EpisodeResult):
+    """What one rollout's episode came to (kept by :class:`PostTrainEnvFactory`).
 
-    task: str
-    seed: int | None
-    reward: float
-    """The episode's return (uplift, plus shaping if the env was built with it)."""
-    status: str
-    """``ok``, ``invalid_checkpoint``, ``disqualified`` or ``infra_error``."""
-    uplift: float
-    score: float
-    base_score: float
-    steps: int
-    """Tool calls that reached the env (a grading ``submit`` added by ``get_reward`` included)."""
+    The rollout's :class:`~ptb_env.rollout.EpisodeResult` (``agent`` is ``"policy"``; ``steps``
+    counts the tool calls that reached the env, a grading ``submit`` added by ``get_reward``
+    included; ``info`` is left empty) plus what the policy did.
+    """
+
     tools: list[str] = field(default_factory=list)
     """Names of the tools the policy called, in order."""
     submitted_by_policy: bool = False
-    truncated: bool = False
-    reason: str = ""
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class PostTrainToolEnv:
@@ -173,21 +162,20 @@ class PostTrainToolEnv:
         if self._running:
             self._step("submit", {}, by_policy=False)
         info = self._info
-        record = EpisodeRecord(
+        record = EpisodeRecord.from_info(
+            info,
+            agent="policy",
             task=env.task.id,
             seed=self._seed,
             reward=self._return,
-            status=str(info.get("status", "")),
-            uplift=float(info.get("uplift", math.nan)),
-            score=float(info.get("score", math.nan)),
-            base_score=float(info.get("base_score", math.nan)),
             steps=self._steps,
+            seconds=time.perf_counter() - self._t0,
+            terminated=not self._truncated,
+            truncated=self._truncated,
             tools=list(self._tools_called),
             submitted_by_policy=self._submitted,
-            truncated=self._truncated,
-            reason=str(info.get("reason", "")),
-            seconds=time.perf_counter() - self._t0,
         )
+        record.info = {}  # the record is kept per rollout: not the whole last info
         self.last_record = record
         self._info = {}
         env.close()  # kill the episode's processes, remove its workspace; reset() starts anew

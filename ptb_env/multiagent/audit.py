@@ -255,7 +255,7 @@ class PostTrainAudit(AECEnv):
         trainer = self.trainer_env.sandbox_config or self.task.sandbox_config()
         base = dataclasses.replace(trainer, network=False)
         config = dataclasses.replace(
-            base, masked_paths=(*base.masked_paths, self.trainer_env.grader.cache.root)
+            base, masked_paths=(*base.masked_paths, self.trainer_env.score_cache.root)
         )
         self._budget.reset()
         self._view = AuditView.open(
@@ -316,7 +316,7 @@ class PostTrainAudit(AECEnv):
         if self.trainer_reward == "graded":
             trainer = end.reward
         elif flagged:
-            trainer = -self.trainer_env.grader.integrity.penalty
+            trainer = -self.trainer_env.integrity.penalty
         else:
             trainer = raw = self._raw_uplift(end.info)
         auditor = score_verdict(verdict, truth)

@@ -37,6 +37,10 @@ class TaskSpec:
     """Calls of the ``evaluate`` tool per episode (``None``: unlimited)."""
     dev_limit: int = 100
     """Default number of dev items one ``evaluate`` call scores."""
+    test_limit: int | None = None
+    """Hidden test items that grading scores, the first ``test_limit`` of the split (``None``:
+    all, as PostTrainBench does). Fewer make cheaper, noisier rewards, for smoke runs and for
+    debugging an RL loop; ``info["grade"]["n"]`` says how many were scored."""
     eval_batch_size: int = 64
     """Prompts per generation batch when grading (part of the score-cache key)."""
     network: bool = False
@@ -79,6 +83,8 @@ class TaskSpec:
     def __post_init__(self) -> None:
         if not self.id or any(c.isspace() for c in self.id):
             raise ValueError(f"Task id must be a non-empty word, actually got {self.id!r}.")
+        if self.test_limit is not None and self.test_limit < 1:
+            raise ValueError(f"Expect test_limit >= 1 or None, actually got {self.test_limit}.")
         if self.dev_split not in ("dev", "test"):
             raise ValueError(f"Expect dev_split 'dev' or 'test', actually got {self.dev_split!r}.")
         if self.inference_backend not in ("transformers", "vllm", "auto"):

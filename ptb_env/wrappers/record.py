@@ -5,10 +5,12 @@ A trajectory file holds one JSON object per line, each with a ``"type"``:
 - ``episode`` (first line): task, seed, agent, episode id, start time, task card, base
   score, tool schemas, the budget at reset and the env settings that ``replay`` needs;
 - ``step`` (one per step): the action as given, the head and tail of the output, the
-  error, the budget left, the dev scores, the tool, the step's reward and wall time;
-- ``result`` (last line, when the episode ends): the grade, with the field names of
-  ``ptb_env.leaderboard`` (``agent``, ``task``, ``seed``, ``status``, ``score``,
-  ``base_score``, ``reward``, ...), so ``ptb-env leaderboard`` reads trajectory files;
+  error, the tool's data (``result``: ``info["result"]``), the budget left, the dev
+  scores, the tool, the step's reward and wall time;
+- ``result`` (last line, when the episode ends): the episode's
+  :class:`~ptb_env.rollout.EpisodeResult` (``agent``, ``task``, ``seed``, ``status``,
+  ``reward``, ``uplift``, ``score``, ``base_score``, ..., ``grade``, ``integrity``) and
+  ``truncated_by``, so ``ptb-env leaderboard`` reads trajectory files;
 - ``error`` (instead of a result): ``step`` raised (e.g. a ``GraderError``);
 - ``interrupted`` (instead of a result): ``reset`` or ``close`` came before the end.
 
@@ -43,12 +45,16 @@ from typing import IO, Any
 import gymnasium as gym
 import numpy as np
 
+from ptb_env.rollout import EpisodeResult
 from ptb_env.text import truncate_middle
+from ptb_env.tools.runner import shorten
 
 FORMAT_VERSION = 1
 """Version of the trajectory format (the ``format`` field of the ``episode`` line)."""
 TASK_CARD_CHARS = 20_000
 """Characters kept of the task card in the ``episode`` line (head and tail)."""
+RESULT_CHARS = 2000
+"""Characters kept of each string in a step's tool data (head and tail)."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -217,6 +223,7 @@ class RecordTrajectory(gym.Wrapper):
                 "output_tail": tail,
                 "output_chars": len(output),
                 "error": str(obs.get("error", "")) if isinstance(obs, Mapping) else "",
+                "result": self._data(info.get("result")),
                 "budget": self._budget(obs),
                 "dev_score": _number(obs.get("last_dev_score")) if isinstance(obs, Mapping) else None,
                 "best_dev_score": _number(obs.get("best_dev_score")) if isinstance(obs, Mapping) else None,
@@ -247,6 +254,10 @@ class RecordTrajectory(gym.Wrapper):
                 return {"unrecordable": f"{type(action).__name__} nested too deeply to record"}
         return repr(action)[:10_000]
 
+    def _data(self, data: Any) -> Any:
+        """The step's tool data (``info["result"]``), its strings cut like the output."""
+        return shorten(data, RESULT_CHARS) if isinstance(data, Mapping) else None
+
     @staticmethod
     def _budget(obs: Any) -> dict[str, Any]:
         budget = obs.get("budget", {}) if isinstance(obs, Mapping) else {}
@@ -266,37 +277,38 @@ class RecordTrajectory(gym.Wrapper):
         for key, attr in (("sandbox", "sandbox_kind"), ("reward_mode", "reward_mode")):
             if hasattr(env, attr):
                 out[key] = getattr(env, attr)
+        task = getattr(env, "task", None)
+        if getattr(task, "test_limit", None) is not None:
+            out["test_limit"] = task.test_limit
         if hasattr(env, "dev_shaping"):
             out["dev_shaping"] = float(env.dev_shaping)
-        integrity = getattr(getattr(env, "grader", None), "integrity", None)
+        integrity = getattr(env, "integrity", None)
         if integrity is not None:
             out["integrity"] = {k: getattr(integrity, k) for k in ("contamination", "lineage", "penalty")}
         return out
 
     def _result(self, info: Mapping[str, Any], terminated: bool, truncated: bool, now: float) -> dict:
-        grade = info.get("grade")
-        base = _number(info.get("base_score"))
-        return {
-            "type": "result",
-            "agent": self.agent,
-            "task": self._episode.get("task"),
-            "seed": self._episode.get("seed"),
-            "status": info.get("status", ""),
-            "score": _number(info.get("score")),
-            "base_score": base if base is not None else self._episode.get("base_score"),
-            "reward": self._reward,
-            "uplift": _number(info.get("uplift")),
-            "reason": info.get("reason", ""),
-            "steps": self._steps,
-            "seconds": now - self._t0,
-            "terminated": terminated,
-            "truncated": truncated,
-            "truncated_by": info.get("truncated_by", []),
-            "integrity": info.get("integrity", {}),
-            "grade": {k: v for k, v in grade.items() if k != "integrity"}
-            if isinstance(grade, Mapping)
-            else None,
-        }
+        """The ``result`` line: the episode's :class:`~ptb_env.rollout.EpisodeResult` and ``truncated_by``."""
+        result = EpisodeResult.from_info(
+            info,
+            agent=self.agent or "",
+            task=self._episode.get("task") or "",
+            seed=self._episode.get("seed"),
+            reward=self._reward,
+            steps=self._steps,
+            seconds=now - self._t0,
+            terminated=terminated,
+            truncated=truncated,
+        )
+        record = {"type": "result", **result.to_dict(), "truncated_by": info.get("truncated_by", [])}
+        record["agent"], record["task"] = self.agent, self._episode.get("task")
+        if _number(result.base_score) is None:  # an infra_error before grading: the reset's base score
+            record["base_score"] = self._episode.get("base_score")
+        # the grade's integrity verdicts are the record's own ``integrity``
+        record["grade"] = (
+            {k: v for k, v in result.grade.items() if k != "integrity"} if result.grade else None
+        )
+        return record
 
 
 def read_trajectory(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from ptb_env.integrations.trl import (
     tool_env_class,
 )
 from ptb_env.paths import TINY_MODEL_DIR
+from ptb_env.rollout import OUTCOME_FIELDS, EpisodeResult
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "grpo_meta_agent.py"
 TINY = {"time_limit_s": 60, "max_steps": 4}
@@ -103,6 +104,8 @@ def test_tools_drive_the_episode_and_get_reward_grades_it():
         rec = factory.episodes[-1]
         assert rec.status == "ok" and reward == 0.0 and rec.uplift == 0.0  # the base model, unchanged
         assert rec.submitted_by_policy and rec.tools == ["bash", "submit", "bash"] and rec.steps == 2
+        assert isinstance(rec, EpisodeResult) and rec.terminated and rec.checkpoint and rec.info == {}
+        assert list(rec.to_dict()) == [*OUTCOME_FIELDS, "tools", "submitted_by_policy"]
         assert not workspace.exists()  # graded episodes release their workspace
         with pytest.raises(RuntimeError, match="reset"):
             env.get_reward()

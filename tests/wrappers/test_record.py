@@ -17,6 +17,7 @@ import pytest
 
 import ptb_env  # noqa: F401 - registers PostTrain-v0
 from ptb_env.leaderboard import REQUIRED, aggregate, read_results
+from ptb_env.rollout import OUTCOME_FIELDS
 from ptb_env.sandbox import SandboxUnavailable, find_bwrap
 from ptb_env.wrappers.record import RecordTrajectory, read_trajectory, replay, to_json
 
@@ -114,6 +115,11 @@ def test_an_episode_writes_an_episode_line_step_lines_and_a_result_line(tmp_path
     assert result["type"] == "result" and result["status"] == info["status"] == "ok"
     assert result["reward"] == reward and result["steps"] == 4 and result["score"] == info["score"]
     assert set(result["integrity"]) >= {"contamination", "lineage"} and result["grade"]["n"] > 0
+    # the result line is the episode's EpisodeResult (one record, serialised once); steps carry tool data
+    assert [k for k in result if k in OUTCOME_FIELDS] == list(OUTCOME_FIELDS)
+    assert result["checkpoint"] == info["grade"]["checkpoint"] and result["uplift"] == info["uplift"]
+    assert steps[0]["result"]["tool"] == "bash" and steps[0]["result"]["exit_code"] == 0
+    assert steps[2]["result"]["ok"] is False and steps[3]["result"]["submitted"] is True
 
 
 def test_the_result_line_is_read_by_the_leaderboard(tmp_path):
