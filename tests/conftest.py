@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
 import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 # Score cache and workspaces of the whole test session (subprocesses included) stay out of ~/.cache.
@@ -59,3 +63,95 @@ def _write_gsm8k_mirror(root, n_train: int = 400, n_test: int = 40):
 def write_gsm8k_mirror():
     """``write_gsm8k_mirror(root, n_train=400, n_test=40)``: a GSM8K mirror in the real format."""
     return _write_gsm8k_mirror
+
+
+SESSION_SCORES = Path(os.environ["PTB_ENV_CACHE_DIR"]) / "scores"
+"""The test session's score cache (modules that set ``PTB_ENV_CACHE_DIR`` do not move it)."""
+_STORE = os.environ.get("PTB_TEST_SCORE_STORE", str(Path.home() / ".cache" / "ptb_env-tests" / "base-scores"))
+BASE_SCORES = Path(_STORE) if _STORE else Path(tempfile.mkdtemp(prefix="ptb-test-base-scores-"))
+"""A score cache that holds only the tiny tasks' base-model test scores, computed by the suite
+itself (no test writes here), and kept between test sessions on this machine
+(``PTB_TEST_SCORE_STORE=""``: for this session only). Its entries are keyed by the model's
+weights, the split's contents and every evaluation setting, so a change to any of them has a
+new key and a stale score is never read."""
+_SEEDED: set[str] = set()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The session's score cache starts with the base scores computed by earlier sessions."""
+    _copy_scores(BASE_SCORES, SESSION_SCORES)
+
+
+def _copy_scores(src: Path, dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in src.glob("*.json"):
+        if not (dest / f.name).exists():
+            shutil.copy2(f, dest / f.name)
+    return dest
+
+
+def _base_score(task: str) -> None:
+    """Score the base model of ``task`` on its test split into :data:`BASE_SCORES` (once)."""
+    if task in _SEEDED:
+        return
+    from ptb_env.grading import Grader
+    from ptb_env.score_cache import ScoreCache
+
+    grader = Grader(task, ScoreCache(BASE_SCORES))
+    grader.base_score("test")
+    grader.base_score("test", TEST_LIMIT)
+    _copy_scores(BASE_SCORES, SESSION_SCORES)
+    _SEEDED.add(task)
+
+
+TEST_LIMIT = 64
+"""Hidden test items the tiny tasks grade in this suite (``TaskSpec.test_limit``): one generation
+batch, not all 500. Grading a trained checkpoint is the costliest step of most slow tests, and what
+they check (statuses, verdicts, records, equal rewards) does not need 500 items. The grading code
+path is the same; tests marked ``full_test_split`` (uplift thresholds) grade every item."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tiny_tasks_grade_test_limit_items() -> Iterator[None]:
+    """The tiny tasks' registry entries carry ``test_limit=TEST_LIMIT`` for the whole session; the
+    default task's base scores are in the session's score cache before the first test."""
+    from ptb_env import tasks
+
+    _base_score(tasks.DEFAULT_TASK)
+    with pytest.MonkeyPatch.context() as mp:
+        for spec in tasks.TINY_TASKS:
+            mp.setitem(tasks._REGISTRY, spec.id, dataclasses.replace(spec, test_limit=TEST_LIMIT))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _full_test_split(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests marked ``full_test_split`` see the tiny tasks as registered: graded on every test item."""
+    if request.node.get_closest_marker("full_test_split") is None:
+        yield
+        return
+    from ptb_env import tasks
+
+    with pytest.MonkeyPatch.context() as mp:
+        for spec in tasks.TINY_TASKS:
+            mp.setitem(tasks._REGISTRY, spec.id, spec)
+        yield
+
+
+@pytest.fixture(scope="session")
+def seed_score_cache() -> Callable[..., Path]:
+    """``seed_score_cache(root, *tasks)``: the score cache directory ``root``, holding the base model's
+    test scores of ``tasks`` (default ``tiny-arith``).
+
+    A module that needs a cache of its own (to look at its files, or to start from a known state)
+    gets the base scores, the costliest evaluations of the suite, computed once per test session
+    (or read from :data:`BASE_SCORES`) instead of once per module. They are this machine's own
+    results, never shipped figures.
+    """
+
+    def seed(root: str | os.PathLike[str], *tasks: str) -> Path:
+        for task in tasks or ("tiny-arith",):
+            _base_score(task)
+        return _copy_scores(BASE_SCORES, Path(root))
+
+    return seed

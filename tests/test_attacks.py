@@ -33,8 +33,9 @@ while True:
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("attack_cache")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory, seed_score_cache) -> Path:
+    """The module's score cache, starting with the session's base scores (``tests/conftest.py``)."""
+    return seed_score_cache(tmp_path_factory.mktemp("attack_cache"))
 
 
 @pytest.fixture

@@ -26,15 +26,20 @@ from ptb_env import paths
 from ptb_env.env import PostTrainEnv
 from ptb_env.errors import EpisodeNotRunning, TaskNotFound
 from ptb_env.sandbox import Sandbox, SandboxUnavailable, find_bwrap, procs
+from ptb_env.score_cache import checkpoint_fingerprint
 from ptb_env.tasks import DEFAULT_TASK, gym_id, list_tasks
 
 MakeEnv = Callable[..., gym.Env]
 
 
 @pytest.fixture(scope="module", autouse=True)
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """``PTB_ENV_CACHE_DIR`` in a temporary directory for the module: no score lands in ~/.cache."""
+def cache_dir(tmp_path_factory: pytest.TempPathFactory, seed_score_cache) -> Iterator[Path]:
+    """``PTB_ENV_CACHE_DIR`` in a temporary directory for the module: no score lands in ~/.cache.
+
+    Its score cache starts with the session's base scores (``tests/conftest.py``).
+    """
     root = tmp_path_factory.mktemp("ptb_cache")
+    seed_score_cache(root / "scores")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PTB_ENV_CACHE_DIR", str(root))
         yield root
@@ -180,9 +185,25 @@ def test_reset_info_base_score_is_a_score(make_env):
 
 
 def test_base_score_is_cached_in_the_temporary_cache(make_env, cache_dir):
-    make_env().reset()
-    assert paths.cache_dir() == cache_dir.resolve()
-    assert list((cache_dir / "scores").glob("*.json"))
+    env = make_env()
+    _, info = env.reset()
+    inner = env.unwrapped
+    assert paths.cache_dir() == cache_dir.resolve() and inner.score_cache.root == cache_dir / "scores"
+    key = inner.grader._key(checkpoint_fingerprint(inner.resolved.base_dir), "test", inner.task.test_limit)
+    assert json.loads((cache_dir / "scores" / f"{key}.json").read_text())["score"] == info["base_score"]
+
+
+def test_test_limit_grades_the_first_hidden_items_only(make_env):
+    with pytest.raises(ValueError, match="test_limit"):
+        make_env(test_limit=0)
+    env = make_env(test_limit=8)
+    _, info = env.reset()
+    env.step({"tool": "bash", "args": {"command": "cp -rL base_model/. final_model/"}})
+    _, reward, terminated, _, info = env.step({"tool": "submit", "args": {}})
+    assert terminated and info["status"] == "ok" and reward == 0.0
+    assert info["grade"]["n"] == 8 and info["base_score"] == info["score"]
+    bench = env.unwrapped.resolved.benchmark
+    assert bench.items("test", limit=8) == bench.items("test")[:8]
 
 
 def test_reset_budget_is_full(make_env):

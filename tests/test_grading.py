@@ -33,9 +33,13 @@ TASK = get_task("tiny-facts")
 
 # -- fixtures and helpers -------------------------------------------------------------------------
 @pytest.fixture(scope="module", autouse=True)
-def cache_env(tmp_path_factory) -> Iterator[Path]:
-    """``PTB_ENV_CACHE_DIR`` in a temporary directory: no score lands in ~/.cache."""
+def cache_env(tmp_path_factory, seed_score_cache) -> Iterator[Path]:
+    """``PTB_ENV_CACHE_DIR`` in a temporary directory: no score lands in ~/.cache.
+
+    Its score cache starts with the session's base scores (``tests/conftest.py``).
+    """
     root = tmp_path_factory.mktemp("ptb-cache")
+    seed_score_cache(root / "scores", TASK.id)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PTB_ENV_CACHE_DIR", str(root))
         yield root

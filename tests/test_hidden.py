@@ -48,9 +48,13 @@ def assert_hidden(out: str) -> None:
 
 # -- fixtures -------------------------------------------------------------------------------
 @pytest.fixture(scope="module", autouse=True)
-def cache_env(tmp_path_factory) -> Iterator[Path]:
-    """``PTB_ENV_CACHE_DIR`` in a temporary directory: no score lands in ~/.cache."""
+def cache_env(tmp_path_factory, seed_score_cache) -> Iterator[Path]:
+    """``PTB_ENV_CACHE_DIR`` in a temporary directory: no score lands in ~/.cache.
+
+    Its score cache starts with the session's base scores (``tests/conftest.py``).
+    """
     root = tmp_path_factory.mktemp("ptb-cache")
+    seed_score_cache(root / "scores", TASK)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PTB_ENV_CACHE_DIR", str(root))
         yield root
@@ -188,7 +192,7 @@ def test_grader_module_does_not_import(env):
 
 
 def test_score_cache_is_absent(env):
-    caches = [cache_dir(), env.grader.cache.root]
+    caches = [cache_dir(), env.score_cache.root]
     assert all(c.is_dir() for c in caches)  # the base score was cached there at reset
     out = sh(env, "; ".join(f"test -e {c} && echo VISIBLE {c}; ls -a {c}" for c in caches))
     assert "VISIBLE" not in out and ".json" not in out

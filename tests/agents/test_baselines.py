@@ -36,6 +36,7 @@ def test_noop_episode_reward_is_exactly_zero(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.full_test_split
 def test_scripted_sft_short_run_earns_uplift(tmp_path):
     """100 optimizer steps (under a minute on 2 cores) already lift tiny-arith above the base model.
 

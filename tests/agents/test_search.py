@@ -86,6 +86,7 @@ def test_invalid_settings_are_refused():
 
 
 @pytest.mark.slow
+@pytest.mark.full_test_split
 def test_search_episode_trains_compares_and_submits(tmp_path):
     """A real episode: two arms, one round, the winner continues; graded.
 

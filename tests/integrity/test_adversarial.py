@@ -64,8 +64,8 @@ def test_reading_the_hidden_test_split_finds_nothing_and_grades_normally(make_en
     still_usable(env)
 
 
-def test_editing_the_package_grader_or_score_cache_changes_nothing(make_env, tmp_path):
-    cache = tmp_path / "cache"
+def test_editing_the_package_grader_or_score_cache_changes_nothing(make_env, tmp_path, seed_score_cache):
+    cache = seed_score_cache(tmp_path / "cache" / "scores").parent
     env = make_env(score_cache_dir=cache / "scores")
     before = {p: p.read_bytes() for p in cache.rglob("*") if p.is_file()}
     out = bash(
