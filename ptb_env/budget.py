@@ -50,6 +50,7 @@ class WallClock:
     limit_s: float | None
     clock: Clock = time.monotonic
     _start: float = field(default=0.0, init=False, repr=False)
+    _stopped: float | None = field(default=None, init=False, repr=False)
 
     name = "wall_clock_s"
 
@@ -60,11 +61,17 @@ class WallClock:
 
     def reset(self) -> None:
         """Start counting from now."""
-        self._start = self.clock()
+        self._start, self._stopped = self.clock(), None
+
+    def stop(self) -> None:
+        """Stop counting (at the episode's end: grading is not charged); ``reset`` restarts it."""
+        if self._stopped is None:
+            self._stopped = self.clock()
 
     def used(self) -> float:
-        """Seconds elapsed since reset."""
-        return max(0.0, self.clock() - self._start)
+        """Seconds elapsed since reset (until :meth:`stop`)."""
+        now = self.clock() if self._stopped is None else self._stopped
+        return max(0.0, now - self._start)
 
     def left(self) -> float:
         """Seconds left (``inf`` when unlimited, never negative)."""
@@ -170,6 +177,10 @@ class Budget:
         self.wall_clock.reset()
         for counter in self.counters.values():
             counter.reset()
+
+    def stop(self) -> None:
+        """Freeze the clock: the episode is over (its grading is not charged)."""
+        self.wall_clock.stop()
 
     def remaining_seconds(self) -> float:
         """Wall-clock seconds left (``inf`` when unlimited)."""

@@ -31,6 +31,7 @@ from typing import Any, Literal, cast
 import gymnasium as gym
 
 from ptb_env.budget import Budget
+from ptb_env.cpus import available_cpus
 from ptb_env.errors import EpisodeNotRunning, GraderError
 from ptb_env.grading import Grade, Grader, ScoreCache
 from ptb_env.integrity import IntegrityConfig
@@ -139,13 +140,17 @@ class PostTrainEnv(gym.Env[Observation, Action]):
             raise ValueError(f"Expect reward_mode 'uplift' or 'normalized', actually got {reward_mode!r}.")
         if on_grader_error not in ("raise", "report"):
             raise ValueError(f"Expect on_grader_error 'raise' or 'report', actually got {on_grader_error!r}.")
-        self.task = get_task(task)
-        if test_limit is not None:
-            self.task = dataclasses.replace(self.task, test_limit=test_limit)
+        given = {
+            "time_limit_s": time_limit_s, "max_steps": max_steps, "max_dev_evals": max_dev_evals,
+            "test_limit": test_limit,
+        }  # fmt: skip
+        self.task = dataclasses.replace(get_task(task), **{k: v for k, v in given.items() if v is not None})
+        """The task as this env runs it: the registered one with the budget and limits given here
+        (the task card, the grader and ``limits`` all read the effective values)."""
         self.limits: dict[str, Any] = {
-            "seconds": self.task.time_limit_s if time_limit_s is None else time_limit_s,
-            "steps": self.task.max_steps if max_steps is None else max_steps,
-            "dev_evals": self.task.max_dev_evals if max_dev_evals is None else max_dev_evals,
+            "seconds": self.task.time_limit_s,
+            "steps": self.task.max_steps,
+            "dev_evals": self.task.max_dev_evals,
         }
         self.sandbox_kind: SandboxKind = sandbox
         self.sandbox_config = sandbox_config
@@ -290,6 +295,7 @@ class PostTrainEnv(gym.Env[Observation, Action]):
         reward = self._shaping(best_before, ctx.dev.best)
         if terminated or truncated:
             self._done = True
+            budget.stop()  # grading is not charged: the time left stays what it was at the end
             if truncated:
                 info["truncated_by"] = budget.exhausted_ledgers()
             reward += self._finish(info, ctx)
@@ -341,16 +347,20 @@ class PostTrainEnv(gym.Env[Observation, Action]):
         Forked from a process that had loaded torch (``AsyncVectorEnv``'s default ``fork``
         context under a torch-using parent): 1 thread, for good, since GNU OpenMP deadlocks
         in a forked child's first multi-threaded region. Else ``ceil(sandbox_config.cpus)``
-        threads when that is set (restored after), else torch's own setting.
+        threads when that is set, else torch's own setting bounded by the CPUs this process may
+        use (``ptb_env.cpus.available_cpus``: affinity and cgroup quota); restored after.
         """
         cpus = self.sandbox_config.cpus if self.sandbox_config is not None else None
-        if not _FORKED_WITH_TORCH and cpus is None:
-            yield
-            return
         import torch
 
         before = torch.get_num_threads()
-        torch.set_num_threads(1 if _FORKED_WITH_TORCH else max(1, math.ceil(cpus or 1)))
+        if _FORKED_WITH_TORCH:
+            threads = 1
+        elif cpus is not None:
+            threads = max(1, math.ceil(cpus))
+        else:
+            threads = min(before, available_cpus())
+        torch.set_num_threads(threads)
         try:
             yield
         finally:

@@ -25,3 +25,20 @@ def truncate_middle(text: str, limit: int, total: int | None = None) -> str:
     cut = total - 2 * half
     marker = f"\n[... {cut} chars cut: output keeps the first {half} and last {half} of {total} chars ...]\n"
     return text[:half] + marker + text[-half:]
+
+
+def last_frames(text: str) -> str:
+    """``text`` with each line reduced to its last carriage-return frame (a progress bar's state).
+
+    A terminal shows only the last frame of a line that ``\\r`` rewrites; a log keeps them
+    all. A line ending in ``\\r\\n`` keeps its text.
+
+    >>> last_frames("step 1\\r 10%|#  |\\r 50%|## |\\r100%|###|\\ndone\\r\\n")
+    '100%|###|\\ndone\\n'
+    """
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if "\r" in line:
+            frames = [f for f in line.split("\r") if f]
+            lines[i] = frames[-1] if frames else ""
+    return "\n".join(lines)

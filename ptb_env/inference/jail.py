@@ -227,7 +227,13 @@ class _Zygote:
         self.pid_owner = os.getpid()
         self.lock = threading.Lock()
         self.log = tempfile.TemporaryFile(prefix="ptb-jail-")
-        env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+        # idle OpenMP threads sleep, not spin: a busy neighbour costs its share of the CPUs only
+        env = {
+            "OMP_WAIT_POLICY": "PASSIVE",
+            **os.environ,
+            "TOKENIZERS_PARALLELISM": "false",
+            "HF_HUB_OFFLINE": "1",
+        }
         cmd = [sys.executable, "-m", "ptb_env.inference.zygote", *([warm] if warm else [])]
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env,

@@ -26,9 +26,11 @@ class SandboxConfig:
         cpus: CPUs the episode's processes may use together, a cgroup quota
             (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``) over a 100 ms period; e.g. ``1.5``.
             Where no cgroup CPU controller can be used, the quota is not enforced and
-            starting the sandbox warns (``UnenforcedLimitWarning``). It also sets
-            ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` (unless ``env`` sets them), so
-            thread pools fit the quota. ``None``: no quota.
+            starting the sandbox warns (``UnenforcedLimitWarning``). It also sizes the
+            agent's thread pools (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``,
+            ``OPENBLAS_NUM_THREADS``, unless ``env`` sets them) to the quota. ``None``: no
+            quota, and the pools are sized to the CPUs the env's process may use (its
+            affinity and cgroup quota, ``ptb_env.cpus.available_cpus``), not the host's cores.
         workspace_disk_mb: Disk the workspace may use; a watchdog kills the
             episode's processes when it is exceeded and growing.
         workspace_max_files: Entries the workspace may hold (same watchdog).

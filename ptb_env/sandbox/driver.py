@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ptb_env.cpus import available_cpus, thread_env
 from ptb_env.sandbox.config import SandboxConfig
 
 DRIVER_INIT = r"""
@@ -105,9 +106,9 @@ def sandbox_env(config: SandboxConfig, ws: str, ctl: str, sandbox_id: str) -> di
         env["VIRTUAL_ENV"] = sys.prefix
     if not config.network:
         env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    if config.cpus is not None:  # thread pools sized to the quota, not to the host's cores
-        threads = str(max(1, math.ceil(config.cpus)))
-        env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+    # thread pools sized to the sandbox's quota, else to the CPUs this process may use (affinity,
+    # cgroup quota), never to the host's core count; idle OpenMP threads sleep, not spin
+    env.update(thread_env(math.ceil(config.cpus) if config.cpus is not None else available_cpus()))
     env.update({k: os.environ[k] for k in config.pass_env if k in os.environ})
     env.update(config.env)
     return env

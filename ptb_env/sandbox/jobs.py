@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from ptb_env.errors import JobNotFound, SandboxError
 from ptb_env.sandbox.driver import quote
 from ptb_env.sandbox.output import OUTPUT_LIMIT
+from ptb_env.text import last_frames
 
 
 class JobHost(Protocol):
@@ -108,7 +109,22 @@ class Job:
         """One line for the agent."""
         age = (self.ended or time.monotonic()) - self.started
         code = "" if self.exit_code is None else f" (exit code {self.exit_code})"
-        return f"job {self.id}: {self.state}{code} after {age:.0f} s, log {self.log}: {self.command[:80]}"
+        where = f"after {age:.0f} s, log {self.log}"
+        return f"job {self.id}: {self.state}{code} {where}: {command_line(self.command)}"
+
+
+COMMAND_CHARS = 160
+"""Characters of a job's command shown in its one-line description (the rest is marked as cut)."""
+
+
+def command_line(command: str, chars: int = COMMAND_CHARS) -> str:
+    """``command`` on one line, cut at ``chars`` with a marker that says how much was left out.
+
+    >>> command_line("python train.py --lr 2e-3 --steps 100", 24)
+    'python train.py --lr 2e- [... 13 more chars]'
+    """
+    line = command.replace("\n", "\\n")
+    return line if len(line) <= chars else f"{line[:chars]} [... {len(line) - chars} more chars]"
 
 
 class JobManager:
@@ -169,13 +185,15 @@ class JobManager:
             job.ended = job.ended or time.monotonic()
 
     def tail(self, job_id: int, chars: int = OUTPUT_LIMIT) -> str:
-        """The end of a job's log (at most ``chars`` characters)."""
+        """The end of a job's log (at most ``chars`` characters), each line at its last ``\\r``
+        frame (a progress bar shows its state, not every redraw)."""
         job = self.get(job_id)
         log = quote(job.log)  # the agent may have replaced it with a FIFO: check, and bound the read
         out = self.sandbox.request(
             f"if [ -f {log} ]; then timeout -s KILL 5 tail -c {4 * chars} -- {log} 2>&1; "
             f"else echo {quote(f'({job.log} is not a regular file)')}; fi"
         )
+        out = last_frames(out)
         return out[-chars:] if len(out) > chars else out
 
     def kill(self, job_id: int) -> Job:

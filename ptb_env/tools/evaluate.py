@@ -19,7 +19,12 @@ class Evaluate(Tool):
     )
     parameters = schema(
         model=string("Checkpoint directory in the workspace (default final_model).", 4096),
-        limit=integer("Score only the first N dev items (default: the task's dev_limit).", 1, 100_000),
+        limit=integer(
+            "Score only the first N dev items (default: the task's dev_limit, which the task card "
+            "states; 100 on the tiny tasks).",
+            1,
+            100_000,
+        ),
     )
     sample_weight = 0.1
 

@@ -55,7 +55,10 @@ class JobStatus(Tool):
 
 class JobLogs(Tool):
     name = "job_logs"
-    description = "The end of a background job's output."
+    description = (
+        "The end of a background job's output (a line that a progress bar redraws with \\r shows "
+        "its last state)."
+    )
     parameters = schema(
         ("job_id",), job_id=_JOB_ID, chars=integer("How many characters (default 4000).", 1, OUTPUT_LIMIT)
     )
