@@ -130,7 +130,8 @@ def check_args(tool: str, schema: Mapping[str, Any], args: Any) -> str | None:
     """Why ``args`` do not fit a tool's JSON schema (a small subset), or ``None`` when they do.
 
     Checks: an object; required names present; no unknown names; each value's
-    ``type``, ``enum``, ``minimum``/``maximum`` and ``maxLength``.
+    ``type``, ``enum``, ``minimum``/``maximum`` and ``maxLength``; an array's ``maxItems``
+    and each of its items against ``items``.
     """
     if not isinstance(args, dict):
         return f"Arguments of tool {tool!r} must be a JSON object, actually got {type(args).__name__}."
@@ -181,6 +182,17 @@ def check_args(tool: str, schema: Mapping[str, Any], args: Any) -> str | None:
                 f"Argument {name!r} of tool {tool!r} is too long: {len(value):,} characters, "
                 f"at most {spec['maxLength']:,}."
             )
+        if kind == "array":
+            if "maxItems" in spec and len(value) > spec["maxItems"]:
+                most = spec["maxItems"]
+                return f"Argument {name!r} of tool {tool!r} has {len(value):,} items, at most {most}."
+            item_spec = spec.get("items")
+            if item_spec:
+                for i, item in enumerate(value):
+                    key = f"{name}[{i}]"
+                    why = check_args(tool, {"properties": {key: item_spec}}, {key: item})
+                    if why:
+                        return why
     return None
 
 

@@ -222,6 +222,12 @@ class PostTrainToolEnv:
         weight_decay: float | None = None,
         max_seconds: float | None = None,
         seed: int | None = None,
+        schedule: str | None = None,
+        save_fractions: list[float] | None = None,
+        save_every_s: float | None = None,
+        lora_r: int | None = None,
+        lora_alpha: float | None = None,
+        lora_dropout: float | None = None,
     ) -> str:
         return self._call(
             "train",
@@ -237,6 +243,12 @@ class PostTrainToolEnv:
             weight_decay=weight_decay,
             max_seconds=max_seconds,
             seed=seed,
+            schedule=schedule,
+            save_fractions=save_fractions,
+            save_every_s=save_every_s,
+            lora_r=lora_r,
+            lora_alpha=lora_alpha,
+            lora_dropout=lora_dropout,
         )
 
     def evaluate(self, model: str | None = None, limit: int | None = None) -> str:

@@ -63,6 +63,29 @@ class Train(Tool):
         weight_decay=number(f"AdamW weight decay (default {_D.weight_decay}).", 0.0, 1.0),
         max_seconds=number("Stop training after this many seconds.", 1, 10**7),
         seed=integer(f"Seed of data order (default {_D.seed}).", 0, 2**31 - 1),
+        schedule={
+            "type": "string",
+            "enum": ["auto", "steps", "time"],
+            "description": "Clock of the warm-up and decay: 'steps', 'time' (max_seconds), or 'auto' "
+            f"(default {_D.schedule!r}: steps, switching to time when the first steps show the "
+            "planned steps will not fit, so a run cut at max_seconds still ends its decay).",
+        },
+        save_fractions={
+            "type": "array",
+            "items": {"type": "number", "minimum": 0.001, "maximum": 0.999},
+            "maxItems": 20,
+            "description": "Also save the model this far along the run (e.g. [0.5, 0.75]) into "
+            "<out>-steps/step-<N>/, to pick one later with evaluate.",
+        },
+        save_every_s=number("Also save the model every this many seconds (same folder).", 1, 10**7),
+        lora_r=integer(
+            "LoRA rank (default 0: full fine-tuning); adapters on every linear layer, merged into a "
+            "plain checkpoint at the end.",
+            0,
+            1024,
+        ),
+        lora_alpha=number("LoRA scaling numerator (default 2 * lora_r).", 0.001, 10**5),
+        lora_dropout=number(f"Dropout on the LoRA adapters' input (default {_D.lora_dropout}).", 0.0, 0.9),
     )
     sample_weight = 0.05
 
@@ -82,7 +105,7 @@ class Train(Tool):
             if left != float("inf"):
                 args["max_seconds"] = max(1.0, left - SAVE_MARGIN_S)
         known = {f.name for f in fields(SFTConfig)}
-        flags = " ".join(f"--{k.replace('_', '-')} {v!r}" for k, v in args.items() if k in known)
+        flags = " ".join(_flag(k, v) for k, v in args.items() if k in known)
         command = (
             f"{quote(sys.executable)} -m ptb_env.training.sft --model {quote(init)} "
             f"--data {quote(snapshot)} --out {quote(out)} {flags}"
@@ -126,6 +149,12 @@ class Train(Tool):
     def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:
         data = ("data/train.jsonl", "data/missing.jsonl")[int(rng.integers(2))]
         return {"data": data, "max_steps": int(rng.integers(1, 3)), "batch_size": 4, "max_length": 64}
+
+
+def _flag(name: str, value: Any) -> str:
+    """``--name value`` for ``python -m ptb_env.training.sft`` (a list: its items, shell-quoted)."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return " ".join([f"--{name.replace('_', '-')}", *(quote(str(v)) for v in values)])
 
 
 def _discard(path: Path) -> None:

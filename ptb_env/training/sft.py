@@ -12,7 +12,9 @@ It shows the Trainer's progress bar on stderr (``--no-progress`` hides it).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import math
 import shutil
 import time
 from dataclasses import asdict, dataclass, fields
@@ -44,12 +46,63 @@ class SFTConfig:
     """Stop training after this much wall time (the checkpoint is still written)."""
     seed: int = 0
     """Seed of data order and dropout."""
+    schedule: str = "auto"
+    """The clock of the warm-up and cosine decay: ``"steps"`` (the planned steps), ``"time"``
+    (``max_seconds``), or ``"auto"``: steps, switching to whichever of the two is further along
+    when the first steps show that the planned steps will not fit in ``max_seconds``, so a run
+    that the time limit cuts short still ends its decay. A run that fits never switches."""
+    save_fractions: tuple[float, ...] = ()
+    """Also save the model when the run is this far along (each in (0, 1), by the schedule's
+    clock) into ``<out>-steps/step-<N>/``, to pick one of them later."""
+    save_every_s: float | None = None
+    """Also save the model every this many seconds (same folder)."""
+    lora_r: int = 0
+    """LoRA rank; 0 fine-tunes every weight. With ``r > 0`` PEFT trains adapters on every linear
+    layer and merges them at the end: the checkpoint is a plain one (the same for the
+    intermediate ones)."""
+    lora_alpha: float | None = None
+    """LoRA scaling numerator (default ``2 * lora_r``)."""
+    lora_dropout: float = 0.0
+    """Dropout on the LoRA adapters' input."""
 
     def __post_init__(self) -> None:
         if self.learning_rate <= 0 or self.batch_size < 1 or self.max_length < 8:
             raise ValueError(
                 f"Invalid SFT config {self}: learning_rate must be > 0, batch_size >= 1, max_length >= 8."
             )
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"Expect schedule one of {SCHEDULES}, actually got {self.schedule!r}.")
+        object.__setattr__(self, "save_fractions", tuple(sorted({float(f) for f in self.save_fractions})))
+        if any(not 0 < f < 1 for f in self.save_fractions):
+            raise ValueError(f"Expect save_fractions in (0, 1), actually got {self.save_fractions}.")
+        if self.schedule == "time" and self.max_seconds is None:
+            raise ValueError('schedule="time" needs max_seconds (the clock the schedule follows).')
+        if self.save_every_s is not None and self.save_every_s <= 0:
+            raise ValueError(f"Expect save_every_s > 0 or None, actually got {self.save_every_s}.")
+        if self.lora_r < 0 or self.lora_dropout < 0 or (self.lora_alpha is not None and self.lora_alpha <= 0):
+            raise ValueError(
+                f"Invalid LoRA settings in {self}: lora_r >= 0, lora_alpha > 0, lora_dropout >= 0."
+            )
+
+
+SCHEDULES = ("auto", "steps", "time")
+_INT_FIELDS = ("max_steps", "batch_size", "max_length", "seed", "lora_r")
+PROBE_STEPS = 5
+"""Steps after which the run prints its speed (and ``schedule="auto"`` decides its clock)."""
+
+
+def lr_factor(progress: float, warmup: float) -> float:
+    """The learning rate's share of its peak ``progress`` (0..1) into a run: linear warm-up over
+    the first ``warmup`` of it, then cosine decay to 0 (the Trainer's ``cosine`` schedule)."""
+    progress = min(max(progress, 0.0), 1.0)
+    if progress < warmup:
+        return progress / warmup
+    return 0.5 * (1.0 + math.cos(math.pi * (progress - warmup) / max(1e-9, 1.0 - warmup)))
+
+
+def steps_dir(out: Path) -> Path:
+    """Where the intermediate checkpoints of a run writing ``out`` go: ``<out>-steps/``."""
+    return out.parent / f"{out.name}-steps"
 
 
 def load_examples(path: Path) -> list[list[dict[str, str]]]:
@@ -108,7 +161,6 @@ def train_sft(
         AutoModelForCausalLM,
         AutoTokenizer,
         Trainer,
-        TrainerCallback,
         TrainingArguments,
         set_seed,
     )
@@ -138,15 +190,31 @@ def train_sft(
             mask[i, :n] = 1
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
-    class TimeLimit(TrainerCallback):
-        def __init__(self) -> None:
-            self.start = time.monotonic()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if config.max_seconds is not None and time.monotonic() - self.start > config.max_seconds:
-                control.should_training_stop = True
-
     out = Path(out_dir)
+    if config.lora_r > 0:
+        try:
+            from peft import LoraConfig, get_peft_model
+        except ImportError as err:
+            raise PtbEnvError('LoRA (lora_r > 0) needs PEFT: pip install "ptb-env[lora]".') from err
+        lora = LoraConfig(
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha or 2 * config.lora_r,
+            lora_dropout=config.lora_dropout,
+            target_modules="all-linear",
+            task_type="CAUSAL_LM",
+        )
+        model = get_peft_model(model, lora)
+
+    def save(where: Path, final: bool = False) -> None:
+        """Write a plain checkpoint (LoRA merged: into a copy, unless this is the end)."""
+        plain = model
+        if config.lora_r > 0:
+            plain = (model if final else copy.deepcopy(model)).merge_and_unload()
+        where.mkdir(parents=True, exist_ok=True)
+        plain.save_pretrained(where, safe_serialization=True)
+        tokenizer.save_pretrained(where)
+
+    control_cb = _RunControl(config, save, steps_dir(out))
     args = TrainingArguments(
         output_dir=str(out / ".trainer"),
         num_train_epochs=config.epochs,
@@ -168,13 +236,12 @@ def train_sft(
         dataloader_num_workers=0,
         disable_tqdm=not progress,
     )
-    timer = TimeLimit()
-    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collate, callbacks=[timer])
+    trainer = Trainer(
+        model=model, args=args, train_dataset=rows, data_collator=collate, callbacks=[control_cb.callback()]
+    )
     result = trainer.train()
-    seconds = time.monotonic() - timer.start
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
+    seconds = time.monotonic() - control_cb.start
+    save(out, final=True)
     shutil.rmtree(out / ".trainer", ignore_errors=True)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return {
@@ -182,8 +249,78 @@ def train_sft(
         "examples": len(rows),
         "final_loss": losses[-1] if losses else float(result.training_loss),
         "train_seconds": round(seconds, 1),
+        "clock": control_cb.clock,
+        "saved": [str(p) for p in control_cb.saved],
         "config": asdict(config),
     }
+
+
+class _RunControl:
+    """The run's clock, its intermediate saves, its speed line and its time limit.
+
+    After each optimizer step: prints the speed once (after ``PROBE_STEPS`` steps), where
+    ``schedule="auto"`` also decides whether time drives the schedule; on the time clock, sets
+    the learning rate of the next step from :func:`lr_factor` of the progress (the further along
+    of steps and time), overriding the Trainer's step-based scheduler; saves when a fraction or
+    ``save_every_s`` is due; stops past ``max_seconds``. On the step clock (every run that fits
+    its time) the Trainer's own schedule is untouched, so such runs stay deterministic.
+    """
+
+    def __init__(self, config: SFTConfig, save: Any, folder: Path) -> None:
+        self.config, self.save, self.folder = config, save, folder
+        self.start = self.last_save = time.monotonic()
+        self.clock = "time" if config.schedule == "time" else "steps"
+        self.fractions = list(config.save_fractions)
+        self.saved: list[Path] = []
+
+    def callback(self) -> Any:
+        from transformers import TrainerCallback
+
+        run = self
+
+        class Callback(TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001 - Trainer's hook
+                run.step_end(state, control, kwargs.get("optimizer"))
+
+        return Callback()
+
+    def step_end(self, state: Any, control: Any, optimizer: Any) -> None:
+        cfg = self.config
+        now = time.monotonic()
+        elapsed = now - self.start
+        total = max(1, int(state.max_steps))
+        step = int(state.global_step)
+        if step == PROBE_STEPS or (step < PROBE_STEPS and step == total):
+            rate = step / max(elapsed, 1e-9)
+            projected = total / rate
+            if cfg.schedule == "auto" and cfg.max_seconds is not None and projected > cfg.max_seconds:
+                self.clock = "time"
+            line = {
+                "event": "speed", "step": step, "steps_per_s": round(rate, 3), "planned_steps": total,
+                "projected_seconds": round(projected, 1), "max_seconds": cfg.max_seconds, "clock": self.clock,
+            }  # fmt: skip
+            print(json.dumps(line), flush=True)
+        progress = step / total
+        if self.clock == "time" and cfg.max_seconds is not None:
+            progress = max(progress, elapsed / cfg.max_seconds)
+            if optimizer is not None:
+                for group in optimizer.param_groups:
+                    group["lr"] = cfg.learning_rate * lr_factor(progress, cfg.warmup_ratio)
+        stopping = cfg.max_seconds is not None and elapsed > cfg.max_seconds
+        if stopping:
+            control.should_training_stop = True
+        due = False
+        while self.fractions and progress >= self.fractions[0]:
+            self.fractions.pop(0)
+            due = True
+        if cfg.save_every_s is not None and now - self.last_save >= cfg.save_every_s:
+            due = True
+        if due and not stopping and step < total:  # the end writes the final checkpoint anyway
+            where = self.folder / f"step-{step}"
+            self.save(where)
+            self.saved.append(where)
+            self.last_save = time.monotonic()
+            print(json.dumps({"event": "saved", "step": step, "path": str(where)}), flush=True)
 
 
 def main() -> None:
@@ -193,12 +330,13 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="output checkpoint directory")
     defaults = SFTConfig()
     for f in fields(SFTConfig):
-        kind = (
-            float
-            if f.name in ("learning_rate", "epochs", "warmup_ratio", "weight_decay", "max_seconds")
-            else int
-        )
-        parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=getattr(defaults, f.name))
+        flag, default = "--" + f.name.replace("_", "-"), getattr(defaults, f.name)
+        if f.name == "save_fractions":
+            parser.add_argument(flag, type=float, nargs="*", default=list(default))
+        elif f.name == "schedule":
+            parser.add_argument(flag, choices=SCHEDULES, default=default)
+        else:
+            parser.add_argument(flag, type=int if f.name in _INT_FIELDS else float, default=default)
     parser.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
