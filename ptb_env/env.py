@@ -140,7 +140,7 @@ class PostTrainEnv(gym.Env[Observation, Action]):
             raise ValueError(f"Expect reward_mode 'uplift' or 'normalized', actually got {reward_mode!r}.")
         if on_grader_error not in ("raise", "report"):
             raise ValueError(f"Expect on_grader_error 'raise' or 'report', actually got {on_grader_error!r}.")
-        given = {
+        given: dict[str, Any] = {
             "time_limit_s": time_limit_s, "max_steps": max_steps, "max_dev_evals": max_dev_evals,
             "test_limit": test_limit,
         }  # fmt: skip

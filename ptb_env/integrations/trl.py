@@ -226,7 +226,7 @@ class PostTrainToolEnv:
         save_fractions: list[float] | None = None,
         save_every_s: float | None = None,
         lora_r: int | None = None,
-        lora_alpha: float | None = None,
+        lora_alpha: int | None = None,
         lora_dropout: float | None = None,
     ) -> str:
         return self._call(

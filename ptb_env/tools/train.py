@@ -84,7 +84,7 @@ class Train(Tool):
             0,
             1024,
         ),
-        lora_alpha=number("LoRA scaling numerator (default 2 * lora_r).", 0.001, 10**5),
+        lora_alpha=integer("LoRA scaling numerator (default 2 * lora_r).", 1, 100_000),
         lora_dropout=number(f"Dropout on the LoRA adapters' input (default {_D.lora_dropout}).", 0.0, 0.9),
     )
     sample_weight = 0.05

@@ -60,7 +60,7 @@ class SFTConfig:
     """LoRA rank; 0 fine-tunes every weight. With ``r > 0`` PEFT trains adapters on every linear
     layer and merges them at the end: the checkpoint is a plain one (the same for the
     intermediate ones)."""
-    lora_alpha: float | None = None
+    lora_alpha: int | None = None
     """LoRA scaling numerator (default ``2 * lora_r``)."""
     lora_dropout: float = 0.0
     """Dropout on the LoRA adapters' input."""
@@ -86,7 +86,7 @@ class SFTConfig:
 
 
 SCHEDULES = ("auto", "steps", "time")
-_INT_FIELDS = ("max_steps", "batch_size", "max_length", "seed", "lora_r")
+_INT_FIELDS = ("max_steps", "batch_size", "max_length", "seed", "lora_r", "lora_alpha")
 PROBE_STEPS = 5
 """Steps after which the run prints its speed (and ``schedule="auto"`` decides its clock)."""
 

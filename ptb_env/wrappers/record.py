@@ -277,9 +277,9 @@ class RecordTrajectory(gym.Wrapper):
         for key, attr in (("sandbox", "sandbox_kind"), ("reward_mode", "reward_mode")):
             if hasattr(env, attr):
                 out[key] = getattr(env, attr)
-        task = getattr(env, "task", None)
-        if getattr(task, "test_limit", None) is not None:
-            out["test_limit"] = task.test_limit
+        test_limit = getattr(getattr(env, "task", None), "test_limit", None)
+        if test_limit is not None:
+            out["test_limit"] = test_limit
         if hasattr(env, "dev_shaping"):
             out["dev_shaping"] = float(env.dev_shaping)
         integrity = getattr(env, "integrity", None)
