@@ -155,3 +155,14 @@ def seed_score_cache() -> Callable[..., Path]:
         return _copy_scores(BASE_SCORES, Path(root))
 
     return seed
+
+
+@pytest.fixture
+def bwrap() -> None:
+    """Skips the test (with the reason) where bubblewrap cannot run."""
+    from ptb_env.sandbox import SandboxUnavailable, find_bwrap
+
+    try:
+        find_bwrap()
+    except SandboxUnavailable as err:
+        pytest.skip(f"bubblewrap cannot run here: {err}")

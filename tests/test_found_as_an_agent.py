@@ -11,16 +11,12 @@ import pytest
 
 from ptb_env.cpus import available_cpus, cgroup_cpu_quota
 from ptb_env.env import PostTrainEnv
-from ptb_env.sandbox import SandboxConfig, SandboxUnavailable, find_bwrap
+from ptb_env.sandbox import SandboxConfig
 from ptb_env.text import last_frames
 
 
 @pytest.fixture
-def make_env(tmp_path: Path) -> Iterator[Any]:
-    try:
-        find_bwrap()
-    except SandboxUnavailable as err:
-        pytest.skip(f"bubblewrap cannot run here: {err}")
+def make_env(tmp_path: Path, bwrap: None) -> Iterator[Any]:
     made: list[PostTrainEnv] = []
 
     def _make(**kwargs: Any) -> PostTrainEnv:
