@@ -29,7 +29,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -226,11 +226,14 @@ def copy_tree(
     *,
     max_file_size: float = float("inf"),
     on_skip: Callable[[str, str], None] | None = None,
+    exclude: Collection[str] = (),
 ) -> bool:
     """Copy what ``path`` names (a file or a directory tree) to ``dest``; returns whether it was a directory.
 
     Every entry is resolved with :meth:`Tree.open` (links textually, within the tree);
-    a directory reached twice (a loop) or deeper than ``MAX_DEPTH`` is refused.
+    a directory reached twice (a loop) or deeper than ``MAX_DEPTH`` is refused. Entries
+    whose path (relative to the tree, normalised: ``a/b``) is in ``exclude`` are not copied
+    (reported to ``on_skip``).
 
     Raises:
         UnsafePathError: An entry leaves the tree, is not a regular file or directory,
@@ -239,8 +242,13 @@ def copy_tree(
     seen: set[tuple[int, int]] = set()
     stack = [(path, dest, 0)]
     is_dir = False
+    excluded = {os.path.normpath(e) for e in exclude}
     while stack:
         rel, out, depth = stack.pop()
+        if excluded and os.path.normpath(rel) in excluded:
+            if on_skip is not None:
+                on_skip(rel, "excluded (not the agent's: a host mount of the sandbox)")
+            continue
         try:
             is_dir = _copy_entry(tree, rel, out, depth, budget, seen, stack, max_file_size) or is_dir
         except UnsafePathError as err:

@@ -255,6 +255,20 @@ def python_roots() -> list[Path]:
     return [Path(p) for p in paths if p and os.path.isdir(p)]
 
 
+def host_binds(config: SandboxConfig) -> list[Path]:
+    """The host trees mounted read-only at their own paths in the sandbox (the Python
+    installation, the ``ptb_env`` package, ``config.extra_ro_binds``): where the host's
+    ``/tmp`` holds them (a clone or venv there), they appear inside the private ``/tmp``."""
+    return _minimal_roots([*python_roots(), *config.extra_ro_binds])
+
+
+def inner_mounts(config: SandboxConfig) -> list[Path]:
+    """Every path the sandbox mounts host content at (besides the system trees): the host
+    binds, the base model, the workspace, the control and shell-state folders."""
+    fixed = [MODEL_MOUNT, config.inner_workspace, CONTROL_MOUNT, STATE_MOUNT]
+    return [*host_binds(config), *(Path(p) for p in fixed)]
+
+
 def _minimal_roots(paths: Iterable[Path]) -> list[Path]:
     """Drop paths inside other paths; never keep ``/``."""
     out: list[Path] = []
@@ -408,7 +422,7 @@ def bwrap_argv(
         args += ["--ro-bind", "/sys", "/sys"]
     masks = [Path(os.path.realpath(p)) for p in (*private_paths(), *config.masked_paths)]
     masks += [workspace.root.parent.resolve()]  # every workspace and control directory
-    roots = _minimal_roots([*python_roots(), *config.extra_ro_binds])
+    roots = host_binds(config)
     rebuilt: list[Path] = []
     dests = [*roots, Path(MODEL_MOUNT), Path(config.inner_workspace), Path(CONTROL_MOUNT), Path(STATE_MOUNT)]
     args += _parent_dirs(dests)

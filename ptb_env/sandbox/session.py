@@ -63,7 +63,7 @@ from typing import Literal
 from ptb_env.errors import SandboxError, UnenforcedLimitWarning, UnsandboxedWarning
 from ptb_env.safe_fs import CopyBudget, Tree, copy_tree
 from ptb_env.sandbox import procs
-from ptb_env.sandbox.bwrap import STATE_MOUNT, bwrap_argv, sandbox_identity
+from ptb_env.sandbox.bwrap import STATE_MOUNT, bwrap_argv, inner_mounts, sandbox_identity
 from ptb_env.sandbox.cgroups import Cgroup, create_cgroup
 from ptb_env.sandbox.config import SandboxConfig
 from ptb_env.sandbox.driver import DRIVER_INIT, ShellResult, quote, sandbox_env
@@ -320,14 +320,19 @@ class Sandbox:
         if pid is None:
             return skipped
         budget = CopyBudget(max_bytes)
+        mounts = inner_mounts(self.config)
         for inner in ("/tmp", "/dev/shm"):
             tree = Tree(Path(f"/proc/{pid}/root{inner}"), (inner,))
+            # what the sandbox mounted there from the host (a venv or clone in the host's /tmp) is
+            # not the agent's: read-only, and gigabytes of it would crowd out the agent's files
+            ours = [str(m.relative_to(inner)) for m in mounts if m.is_relative_to(inner) and m != Path(inner)]
 
             def skip(rel: str, why: str, where: str = inner) -> None:
                 skipped.append(f"{where}/{rel}: {why}")
 
             try:
-                copy_tree(tree, ".", dest / inner.strip("/").replace("/", "_"), budget, on_skip=skip)
+                out = dest / inner.strip("/").replace("/", "_")
+                copy_tree(tree, ".", out, budget, on_skip=skip, exclude=ours)
             except OSError as err:
                 skipped.append(f"{inner}: {err.strerror or err}")
         return skipped

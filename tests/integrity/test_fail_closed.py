@@ -112,3 +112,28 @@ def test_test_items_left_only_in_the_sandbox_tmp_are_found(make_env):
     assert terminated and (info["status"], reward) == ("disqualified", 0.0), info.get("reason")
     verdict = info["integrity"]["contamination"]
     assert verdict["evidence"]["matched"] >= 45 and "mine.jsonl" in json.dumps(verdict["evidence"]["items"])
+
+
+def test_host_trees_the_sandbox_mounts_in_tmp_are_not_the_agents_to_scan(make_env, tmp_path):
+    """A clone or venv in the host's /tmp appears inside the sandbox's private /tmp (a read-only
+    bind). The scan of /tmp at grading copied and read all of it (gigabytes of a venv: minutes
+    per graded episode in a CI clone under /tmp); it now leaves out the sandbox's own mounts,
+    and what the agent puts in /tmp, even copied from such a mount, is still found."""
+    from ptb_env.sandbox import SandboxConfig
+
+    host = tmp_path / "host-tree"  # pytest's tmp_path lies in the host's /tmp
+    host.mkdir()
+    (host / "lib.jsonl").write_text(chat_jsonl(50), encoding="utf-8")
+    if not host.is_relative_to("/tmp"):
+        pytest.skip("the test's folder is not under /tmp")
+    config = SandboxConfig(extra_ro_binds=(host,))
+    env = make_env(integrity=IntegrityConfig(lineage=False), sandbox_config=config)
+    assert "lib.jsonl" in bash(env, f"ls {host}; {COPY_BASE}")
+    _, reward, terminated, _, info = env.step({"tool": "submit"})
+    assert terminated and (info["status"], reward) == ("ok", 0.0), info.get("reason")
+
+    env = make_env(integrity=IntegrityConfig(lineage=False), sandbox_config=config)
+    bash(env, f"cp {host}/lib.jsonl /tmp/mine.jsonl; {COPY_BASE}")
+    _, reward, terminated, _, info = env.step({"tool": "submit"})
+    assert terminated and info["status"] == "disqualified", info.get("reason")
+    assert "mine.jsonl" in json.dumps(info["integrity"]["contamination"]["evidence"]["items"])
