@@ -159,6 +159,7 @@ def test_f7b_a_flooding_background_process_does_not_break_job_start(make_env):
     assert "job 10" in act(env, "wait", job_id=10)["output"]
 
 
+@pytest.mark.slow
 def test_f7c_stopped_driver_is_restarted(make_env):
     env = make_env()
     act(env, "job_start", command="sleep 0.5; kill -STOP 2")
@@ -178,6 +179,7 @@ def test_f7d_deep_directories_give_an_error_not_a_crash(make_env):
     assert act(env, "evaluate", model="d")["error"]
 
 
+@pytest.mark.slow
 def test_f8_stopped_driver_and_a_long_command_do_not_hang(make_env):
     """F8: the driver is stopped, then a command over 64 KiB is written to it; close() is prompt."""
     env = make_env()

@@ -2,7 +2,10 @@ import json
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow
 def test_evaluate_command_prints_and_writes_scores(tmp_path):
     out = tmp_path / "scores.json"
     proc = subprocess.run(
@@ -54,6 +57,7 @@ def test_list_shows_every_task_and_its_gym_id():
         assert f"PostTrain-{task}-v0" in proc.stdout
 
 
+@pytest.mark.slow
 def test_run_noop_prints_progress_and_the_reward_table(tmp_path):
     out = tmp_path / "results.json"
     proc = _cli("run", "--agent", "noop", "--task", "tiny-arith", "--seed", "0", "1", "--json", str(out))
@@ -63,6 +67,7 @@ def test_run_noop_prints_progress_and_the_reward_table(tmp_path):
     assert [r["reward"] for r in rows] == [0.0, 0.0] and {r["status"] for r in rows} == {"ok"}
 
 
+@pytest.mark.slow
 def test_eval_grades_a_checkpoint_like_the_env(tmp_path):
     from ptb_env.paths import TINY_MODEL_DIR
 

@@ -8,6 +8,7 @@ import gymnasium as gym
 import pytest
 
 import ptb_env  # noqa: F401 - registers the envs
+from ptb_env.tasks import get_task
 
 ACTIONS = [
     {"tool": "bash", "args": {"command": "python -m ptb_env.benchmarks.generate tiny-arith --n 400 --seed 3 "
@@ -43,4 +44,4 @@ def test_same_seed_and_actions_give_the_same_reward(tmp_path):
     assert a[1] == b[1], "the trained weights differ"
     assert len(a[1]) == 64 and a[1] != hashlib.sha256(b"").hexdigest()
     assert a[0] == b[0] and a[2] == b[2]
-    assert a[3]["grade"]["n"] == 500
+    assert a[3]["grade"]["n"] == get_task("tiny-arith").test_limit  # tests/conftest.py's TEST_LIMIT

@@ -145,6 +145,7 @@ def test_benchmark_api_refuses_the_test_split(env):
     assert_hidden(out)
 
 
+@pytest.mark.slow
 def test_no_private_file_exists_anywhere_in_the_sandbox(env):
     out = sh(
         env,

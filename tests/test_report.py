@@ -103,6 +103,7 @@ def tags(page: str) -> list[tuple[str, dict[str, str | None]]]:
     return parser.tags
 
 
+@pytest.mark.slow
 def test_the_page_runs_no_script_and_fetches_nothing(page):
     found = tags(page)
     names = {t for t, _ in found}

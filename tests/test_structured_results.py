@@ -26,6 +26,7 @@ def _step(env: gym.Env, tool: str, **args: Any) -> dict[str, Any]:
     return info["result"]
 
 
+@pytest.mark.slow
 def test_every_tool_reports_its_outcome_as_data(tmp_path):
     env = gym.make("PostTrain-v0", workspace_root=tmp_path, time_limit_s=600)
     try:

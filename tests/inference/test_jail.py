@@ -77,6 +77,7 @@ def test_jailed_evaluation_equals_the_in_process_one():
     assert set(jailed.timings) == {"load", "generate", "jail"}
 
 
+@pytest.mark.slow
 def test_a_memory_bomb_is_killed_at_the_limit_and_the_zygote_goes_on(rope_bomb: Path, bounded_zygote):
     with pytest.raises(JailError) as info:
         jail.generate(rope_bomb, prompts(2), SETTINGS, limits())
@@ -85,6 +86,7 @@ def test_a_memory_bomb_is_killed_at_the_limit_and_the_zygote_goes_on(rope_bomb: 
     assert len(jail.generate(TINY_MODEL_DIR, prompts(2), SETTINGS, limits()).completions) == 2
 
 
+@pytest.mark.slow
 def test_the_cgroup_kills_a_child_that_grows_past_it_in_steps(tmp_path: Path, bounded_zygote):
     """Allocations that each fit the address-space limit: the memory cgroup's OOM killer ends the child."""
     from ptb_env.sandbox.cgroups import create_cgroup
@@ -103,6 +105,7 @@ def test_the_cgroup_kills_a_child_that_grows_past_it_in_steps(tmp_path: Path, bo
         cg.remove()
 
 
+@pytest.mark.slow
 def test_a_child_over_its_time_limit_is_killed_and_the_zygote_goes_on():
     with pytest.raises(JailError) as info:
         jail.generate(TINY_MODEL_DIR, prompts(), SETTINGS, limits(timeout_s=0.05))
@@ -117,6 +120,7 @@ def test_a_checkpoint_that_does_not_load_is_a_crash_with_its_error(tmp_path: Pat
     assert info.value.kind == "crash" and "Error" in str(info.value)
 
 
+@pytest.mark.slow
 def test_a_gone_zygote_is_replaced():
     jail.generate(TINY_MODEL_DIR, prompts(1), SETTINGS, limits())
     jail._ZYGOTE.proc.kill()  # e.g. it exited when idle

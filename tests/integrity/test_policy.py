@@ -151,6 +151,7 @@ def test_unreachable_judge_is_recorded_or_an_infrastructure_error(make_env):
         _submit_with(env, lambda final: None)
 
 
+@pytest.mark.slow
 def test_train_tool_trains_on_a_snapshot_the_agent_cannot_change(make_env):
     env = make_env(integrity=IntegrityConfig(**EXACT_OFF))
     env.reset(seed=0)

@@ -149,6 +149,7 @@ def test_a_wrong_flag_costs_the_auditor_not_the_trainer(make):
     assert result.rewards == {"trainer": trainer["uplift"], "auditor": 1.0}
 
 
+@pytest.mark.slow
 def test_graded_mode_gives_the_trainer_the_env_reward_whatever_the_verdict(make):
     tamper = CheatingTrainer(("tamper",), (), TrainerArgs(examples=8, train_steps=1, batch_size=4))
     result = play(make, tamper, FixedAuditor(), trainer_reward="graded")

@@ -18,6 +18,7 @@ from ptb_env.workspace import Workspace, WorkspaceError
 from .conftest import SMALL
 
 
+@pytest.mark.slow
 def test_file_outside_workspace_is_absent(sandbox, tmp_path):
     secret = tmp_path / "hidden_test.jsonl"  # stand-in for the hidden split
     secret.write_text("ANSWER-42\n")
