@@ -351,6 +351,9 @@ class PostTrainEnv(gym.Env[Observation, Action]):
         use (``ptb_env.cpus.available_cpus``: affinity and cgroup quota); restored after.
         """
         cpus = self.sandbox_config.cpus if self.sandbox_config is not None else None
+        if not _FORKED_WITH_TORCH and cpus is None and available_cpus() >= (os.cpu_count() or 1):
+            yield  # nothing bounds this process's CPUs: torch's own setting, torch not imported here
+            return
         import torch
 
         before = torch.get_num_threads()
