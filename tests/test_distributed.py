@@ -94,8 +94,10 @@ def test_serial_writes_one_trajectory_per_episode(tmp_path):
 
 
 def _tiny_sft_specs(cache_dir: Path) -> list[EpisodeSpec]:
-    """2 seeds x 2 learning rates of scripted-sft, 30 optimizer steps each (a fixed number of
-    steps, not a time-fitted run, so the same seed trains the same weights)."""
+    """2 episodes of scripted-sft, different seeds and learning rates, 20 optimizer steps each (a
+    fixed number of steps, not a time-fitted run, so the same seed trains the same weights).
+
+    Two are enough: Ray runs them at once on its 2 CPUs, and they train different weights."""
     return [
         EpisodeSpec(
             "scripted-sft",
@@ -103,20 +105,19 @@ def _tiny_sft_specs(cache_dir: Path) -> list[EpisodeSpec]:
             seed,
             time_limit_s=900,
             agent_kwargs={
-                "args": ScriptedSFTArgs(max_steps=30, batch_size=16, learning_rate=lr, dev_limit=5)
+                "args": ScriptedSFTArgs(max_steps=20, batch_size=16, learning_rate=lr, dev_limit=5)
             },
             # test_limit: tests/conftest.py's TEST_LIMIT, set here because Ray's actors do not
             # see the suite's task registry
             env_kwargs={"score_cache_dir": cache_dir, "test_limit": 64},
         )
-        for lr in (3e-3, 6e-3)
-        for seed in (0, 1)
+        for seed, lr in ((0, 3e-3), (1, 6e-3))
     ]
 
 
 @pytest.fixture(scope="module")
 def serial_and_ray(tmp_path_factory):
-    """The same 4 tiny episodes run serially, then on a local Ray instance of 2 CPUs (2 at once).
+    """The same 2 tiny episodes run serially, then on a local Ray instance of 2 CPUs (2 at once).
 
     Each run has its own score cache, so the Ray run scores its checkpoints itself. With ``-s``
     it prints the wall times (Ray's start-up apart) and each episode's figures.
@@ -152,13 +153,13 @@ def serial_and_ray(tmp_path_factory):
 @pytest.mark.slow
 def test_ray_results_equal_serial_results_spec_by_spec(serial_and_ray):
     serial, on_ray = serial_and_ray
-    assert [r["index"] for r in on_ray] == [0, 1, 2, 3]
+    assert [r["index"] for r in on_ray] == [0, 1]
     for s, r in zip(serial, on_ray, strict=True):
         assert s["status"] == "ok", s["error"]
         assert {k: r[k] for k in COMPARED} == {k: s[k] for k in COMPARED}
         assert r["integrity"]["lineage"]["evidence"] == s["integrity"]["lineage"]["evidence"]
         assert not r["grade"]["cached"]  # scored on its own, not read from the serial run's cache
-    assert len({s["checkpoint"] for s in serial}) == 4  # 4 different trainings: equality is not trivial
+    assert len({s["checkpoint"] for s in serial}) == 2  # 2 different trainings: equality is not trivial
 
 
 @pytest.mark.slow
@@ -170,7 +171,7 @@ def test_ray_runs_two_episodes_at_a_time_in_their_own_actors(serial_and_ray):
         running += change
         most = max(most, running)
     assert most == 2
-    assert len({r["pid"] for r in on_ray}) == 4
+    assert len({r["pid"] for r in on_ray}) == 2
 
 
 @pytest.mark.slow
