@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import tempfile
@@ -17,6 +16,13 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="ptb-test-datasets-"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+TEST_LIMIT = 64
+"""Hidden test items the tasks grade in this suite (``PTB_ENV_TEST_LIMIT``, which subprocesses such
+as the examples inherit): one generation batch, not all 500. Grading a trained checkpoint is the
+costliest step of most slow tests, and what they check (statuses, verdicts, records, equal rewards)
+does not need 500 items. The grading code path is the same; tests marked ``full_test_split``
+(uplift thresholds) grade every item."""
+os.environ["PTB_ENV_TEST_LIMIT"] = str(TEST_LIMIT)
 
 import pytest  # noqa: E402
 
@@ -104,37 +110,22 @@ def _base_score(task: str) -> None:
     _SEEDED.add(task)
 
 
-TEST_LIMIT = 64
-"""Hidden test items the tiny tasks grade in this suite (``TaskSpec.test_limit``): one generation
-batch, not all 500. Grading a trained checkpoint is the costliest step of most slow tests, and what
-they check (statuses, verdicts, records, equal rewards) does not need 500 items. The grading code
-path is the same; tests marked ``full_test_split`` (uplift thresholds) grade every item."""
-
-
 @pytest.fixture(scope="session", autouse=True)
-def _tiny_tasks_grade_test_limit_items() -> Iterator[None]:
-    """The tiny tasks' registry entries carry ``test_limit=TEST_LIMIT`` for the whole session; the
-    default task's base scores are in the session's score cache before the first test."""
+def _default_task_base_scores() -> None:
+    """The default task's base scores are in the session's score cache before the first test."""
     from ptb_env import tasks
 
     _base_score(tasks.DEFAULT_TASK)
-    with pytest.MonkeyPatch.context() as mp:
-        for spec in tasks.TINY_TASKS:
-            mp.setitem(tasks._REGISTRY, spec.id, dataclasses.replace(spec, test_limit=TEST_LIMIT))
-        yield
 
 
 @pytest.fixture(autouse=True)
 def _full_test_split(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Tests marked ``full_test_split`` see the tiny tasks as registered: graded on every test item."""
+    """Tests marked ``full_test_split`` see the tasks as registered: graded on every test item."""
     if request.node.get_closest_marker("full_test_split") is None:
         yield
         return
-    from ptb_env import tasks
-
     with pytest.MonkeyPatch.context() as mp:
-        for spec in tasks.TINY_TASKS:
-            mp.setitem(tasks._REGISTRY, spec.id, spec)
+        mp.delenv("PTB_ENV_TEST_LIMIT")
         yield
 
 

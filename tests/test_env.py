@@ -6,6 +6,7 @@ in a temporary directory (the first reset of the module scores the base model).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -204,6 +205,29 @@ def test_test_limit_grades_the_first_hidden_items_only(make_env):
     assert info["grade"]["n"] == 8 and info["base_score"] == info["score"]
     bench = env.unwrapped.resolved.benchmark
     assert bench.items("test", limit=8) == bench.items("test")[:8]
+
+
+def test_the_test_limit_variable_sets_the_default_of_registered_tasks(monkeypatch):
+    """``PTB_ENV_TEST_LIMIT`` (this suite sets it, and its subprocesses inherit it) is the default
+    ``test_limit`` of a registered task; a task's own limit and an env argument win over it."""
+    from ptb_env import tasks
+    from ptb_env.errors import PtbEnvError
+    from ptb_env.tasks import TEST_LIMIT_VAR, get_task, register_task
+
+    monkeypatch.setenv(TEST_LIMIT_VAR, "12")
+    assert get_task("tiny-arith").test_limit == 12
+    monkeypatch.setattr(tasks, "_REGISTRY", dict(tasks._REGISTRY))
+    register_task(dataclasses.replace(get_task("tiny-arith"), id="tiny-arith-own", test_limit=5))
+    assert get_task("tiny-arith-own").test_limit == 5
+    env = PostTrainEnv("tiny-arith", test_limit=3)
+    assert env.task.test_limit == 3
+    env.close()
+    monkeypatch.delenv(TEST_LIMIT_VAR)
+    assert get_task("tiny-arith").test_limit is None
+    for bad in ("0", "-3", "many"):
+        monkeypatch.setenv(TEST_LIMIT_VAR, bad)
+        with pytest.raises(PtbEnvError, match=f"{TEST_LIMIT_VAR}.*{bad}"):
+            get_task("tiny-arith")
 
 
 def test_reset_budget_is_full(make_env):

@@ -8,13 +8,20 @@
 
 from __future__ import annotations
 
-from ptb_env.errors import TaskNotFound
+import dataclasses
+import os
+
+from ptb_env.errors import PtbEnvError, TaskNotFound
 from ptb_env.tasks.ptb import PTB_TASKS, ptb_task
 from ptb_env.tasks.spec import TaskSpec
 from ptb_env.tasks.tiny import TINY_TASKS
 
 DEFAULT_TASK = "tiny-arith"
 _REGISTRY: dict[str, TaskSpec] = {t.id: t for t in (*TINY_TASKS, *PTB_TASKS)}
+TEST_LIMIT_VAR = "PTB_ENV_TEST_LIMIT"
+"""Environment variable: when set to N, every registered task without a ``test_limit`` of its own
+grades the first N hidden test items only (smoke runs and test suites: cheaper, noisier rewards;
+the env's ``info["grade"]["n"]`` and recorded trajectories say how many items were graded)."""
 
 
 def register_task(spec: TaskSpec, *, replace: bool = False) -> None:
@@ -27,15 +34,25 @@ def register_task(spec: TaskSpec, *, replace: bool = False) -> None:
 def get_task(task: str | TaskSpec) -> TaskSpec:
     """The task registered under ``task`` (a ``TaskSpec`` passes through).
 
+    With :data:`TEST_LIMIT_VAR` set, a registered task without a ``test_limit`` of its own
+    gets that many hidden test items.
+
     Raises:
         TaskNotFound: Unknown id; the message suggests the closest one.
+        PtbEnvError: :data:`TEST_LIMIT_VAR` is set to something else than a whole number >= 1.
     """
     if isinstance(task, TaskSpec):
         return task
     try:
-        return _REGISTRY[task]
+        spec = _REGISTRY[task]
     except KeyError:
         raise TaskNotFound(task, _REGISTRY) from None
+    limit = os.environ.get(TEST_LIMIT_VAR, "").strip()
+    if limit and spec.test_limit is None:
+        if not limit.isdigit() or int(limit) < 1:
+            raise PtbEnvError(f"Expect {TEST_LIMIT_VAR} to be a whole number >= 1, actually got {limit!r}.")
+        spec = dataclasses.replace(spec, test_limit=int(limit))
+    return spec
 
 
 def list_tasks(world: str | None = None) -> list[str]:
