@@ -198,14 +198,23 @@ class PostTrainEnv(gym.Env[Observation, Action]):
         """The current episode's workspace (``None`` between episodes)."""
         return self._workspace
 
+    def _dev_splits(self) -> tuple[str, ...]:
+        """The splits ``evaluate`` may score: the task's ``dev_split`` first, then the benchmark's
+        other dev splits (none when the task scores dev on test)."""
+        default = self.task.dev_split
+        if default == "test":
+            return (default,)
+        others = [s for s in ("dev-shift", "dev") if s != default and s in self.resolved.benchmark.splits]
+        return (default, *others)
+
     def _visible_files(self) -> dict[str, Path | bytes]:
         """``data/`` of a new workspace: the dev split (unless the task scores dev on test) and the
         chat template that evaluation forces."""
         files: dict[str, Path | bytes] = {}
-        if self.task.dev_split == "dev":
-            dev = self.resolved.benchmark.public_split("dev")
-            if dev is not None:
-                files[f"{self.task.benchmark}-dev.jsonl"] = dev
+        for split in self._dev_splits():
+            dev = self.resolved.benchmark.public_split(split)
+            if dev is not None and split != "test":
+                files[f"{self.task.benchmark}-{split}.jsonl"] = dev
         if self.task.chat_template:
             files["chat_template.jinja"] = Path(self.task.chat_template)
         return files
@@ -249,16 +258,18 @@ class PostTrainEnv(gym.Env[Observation, Action]):
             raise
         workspace = self._workspace
 
-        def score_dev(rel: str, limit: int) -> tuple[float, int, float]:
+        def score_dev(rel: str, limit: int, split: str) -> tuple[float, int, float]:
             with self._host_threads():
-                value, _ = self.grader.score_workspace(workspace, rel, self.task.dev_split, limit)
+                value, _ = self.grader.score_workspace(workspace, rel, split, limit)
             return float(value["score"]), int(value["n"]), float(value["seconds"])
 
         budget.reset()
         self._steps.clear()
         self.last_call = None
         self._tool_texts = []
-        self._ctx = ToolContext(self.task, self._workspace, self._sandbox, budget, score_dev, DevScores())
+        self._ctx = ToolContext(
+            self.task, self._workspace, self._sandbox, budget, score_dev, DevScores(), self._dev_splits()
+        )
         self._workspace.write_budget(budget)
         self._done = False
         obs = self._observe(ToolResult(output="Read TASK.md (also in info['task_card']) and begin."))

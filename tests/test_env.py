@@ -625,11 +625,33 @@ def test_unknown_job_id_is_an_error(env, tool, args):
 
 def test_evaluate_base_model_records_the_dev_score(env):
     obs, *_ = step(env, "evaluate", model="base_model", limit=5)
-    match = re.match(r"dev score of base_model: (\d\.\d{4}) on 5 items", obs["output"])
+    match = re.match(r"dev-shift score of base_model: (\d\.\d{4}) on 5 items", obs["output"])
     assert match and not obs["error"]
     score = float(match.group(1))
     assert float(obs["best_dev_score"]) == pytest.approx(score, abs=1e-4)
     assert float(obs["last_dev_score"]) == pytest.approx(score, abs=1e-4)
+
+
+def test_evaluate_scores_either_dev_split_and_never_test(make_env):
+    """The tiny tasks score dev-shift by default; ``split="dev"`` scores the in-distribution split
+    (a dev evaluation too, but not the observation's dev score); no other split is scored."""
+    env = make_env(max_dev_evals=3)
+    _, info = env.reset()
+    data = Path(info["workspace"]) / "data"
+    assert sorted(p.name for p in data.glob("*.jsonl")) == [
+        "tiny-arith-dev-shift.jsonl",
+        "tiny-arith-dev.jsonl",
+    ]
+    step(env, "bash", command="cp -rL base_model/. final_model/")
+    _, _, _, _, info = env.step({"tool": "evaluate", "args": {"limit": 4}})
+    assert info["result"]["split"] == "dev-shift" and info["result"]["best"] == info["result"]["score"]
+    obs, _, _, _, info = env.step({"tool": "evaluate", "args": {"limit": 4, "split": "dev"}})
+    assert obs["output"].startswith("dev score of final_model") and info["result"]["best"] is None
+    assert info["result"]["split"] == "dev" and float(obs["budget"]["dev_evals_left"]) == 1
+    for split in ("test", "train", "../private"):
+        obs, _, _, _, info = env.step({"tool": "evaluate", "args": {"split": split}})
+        assert obs["error"] == f"evaluate scores the split 'dev-shift' or 'dev', not {split!r}."
+    assert float(obs["budget"]["dev_evals_left"]) == 1
 
 
 def test_evaluate_uses_one_dev_evaluation(make_env):

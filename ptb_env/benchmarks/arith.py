@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ptb_env.benchmarks.base import Item, SyntheticBenchmark
-from ptb_env.tiny import world
+from ptb_env.tiny import shift, world
 from ptb_env.tiny.phrasing import ARITH_INSTRUCTION as INSTRUCTION
 from ptb_env.tiny.phrasing import QUESTIONS, draw_story
 
@@ -76,6 +76,12 @@ class TinyArith(SyntheticBenchmark):
 
     def public_vocab(self) -> ArithVocab:
         return ArithVocab()
+
+    def heldout_vocab(self, spec: Mapping[str, Any]) -> ArithVocab:
+        return ArithVocab(names=tuple(spec["names"]), questions=tuple(spec["questions"]), made_up_names=False)
+
+    def shift_vocab(self) -> ArithVocab:
+        return ArithVocab(names=shift.ARITH_NAMES, questions=shift.ARITH_QUESTIONS, made_up_names=False)
 
     def extract(self, completion: str) -> Decimal | None:
         if "####" not in completion:

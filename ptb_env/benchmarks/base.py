@@ -130,6 +130,15 @@ class Benchmark(ABC):
         path = self.split_path(split)
         return path if path is not None and path.is_file() else None
 
+    def control_items(self) -> list[Item]:
+        """Items drawn like the hidden test split but not in it, for the contamination scan's
+        chance level (none by default: a benchmark that cannot draw them is scanned without).
+
+        An agent that never saw the test split matches these as often as test items; only a
+        leak makes it match test items far more often (:mod:`ptb_env.integrity.contamination`).
+        """
+        return []
+
     def fingerprint(self, split: str) -> str:
         """Hash of a split's content: part of the score-cache key.
 
@@ -171,20 +180,25 @@ def rng_for(seed: int, *salt: object) -> random.Random:
 
 
 class SyntheticBenchmark(Benchmark):
-    """A tiny-world benchmark: public generator for train, fixed dev file, hidden test file.
+    """A tiny-world benchmark: public generator for train, fixed dev files, hidden test file.
 
-    The dev split lives in the public data directory; the test split lives in the
-    private directory, which the agent's sandbox masks. Subclasses provide
-    :meth:`make_item` and the public vocabulary the generator draws on.
+    Two dev splits live in the public data directory: ``dev``, drawn from the public
+    vocabulary like train, and ``dev-shift``, drawn from a third vocabulary
+    (:mod:`ptb_env.tiny.shift`) with the same kind of shift as test. The test split lives
+    in the private directory, which the agent's sandbox masks. Subclasses provide
+    :meth:`make_item`, the public vocabulary the generator draws on, and the shifted one.
     """
+
+    splits = ("train", "dev", "dev-shift", "test")
 
     def __init__(self, data_dir: Path, private_dir: Path) -> None:
         self._data_dir = data_dir
         self._private_dir = private_dir
+        self._control: list[Item] | None = None
 
     def split_path(self, split: str) -> Path | None:
-        if split == "dev":
-            return self._data_dir / self.name / "dev.jsonl"
+        if split in ("dev", "dev-shift"):
+            return self._data_dir / self.name / f"{split.replace('-', '_')}.jsonl"
         if split == "test":
             return self._private_dir / "benchmarks" / self.name / "test.jsonl"
         return None
@@ -196,6 +210,35 @@ class SyntheticBenchmark(Benchmark):
     @abstractmethod
     def public_vocab(self) -> Any:
         """The vocabulary of the train and dev splits."""
+
+    @abstractmethod
+    def heldout_vocab(self, spec: Mapping[str, Any]) -> Any:
+        """The vocabulary of the test split, from this benchmark's entry of the private held-out file."""
+
+    CONTROL_COPIES = 10
+    """Control items per test item (:meth:`control_items`): ten test-sized draws."""
+
+    def control_items(self) -> list[Item]:
+        """``CONTROL_COPIES`` x the test split's size of items drawn from the held-out vocabulary
+        with another seed (the host only: the held-out file is private). Drawn once per instance."""
+        if self._control is None:
+            heldout = self._heldout()
+            vocab = self.heldout_vocab(heldout[self.name])
+            n = self.CONTROL_COPIES * heldout["n_test"]
+            self._control = self.make_items(n, heldout["seed"], "control", vocab)
+        return list(self._control)
+
+    def _heldout(self) -> dict[str, Any]:
+        path = self._private_dir / "heldout.json"
+        if not path.is_file():
+            raise SplitNotAvailable(
+                f"The held-out vocabulary of {self.name!r} is not available here ({path})."
+            )
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    @abstractmethod
+    def shift_vocab(self) -> Any:
+        """The vocabulary of the dev-shift split: disjoint from the public and the held-out one."""
 
     def make_items(self, n: int, seed: int, split: str, vocab: Any) -> list[Item]:
         """``n`` items of ``split`` from ``vocab``; same arguments, same items."""

@@ -1,7 +1,8 @@
 """Writes the fixed splits of the tiny benchmarks: public dev files, hidden test files.
 
 Run ``python -m ptb_env.benchmarks.build_splits`` after changing a generator; the
-output is deterministic (same code and held-out vocabulary, same files). Test
+output is deterministic (same code and held-out vocabulary, same files). The dev-shift
+files come from the third vocabulary of :mod:`ptb_env.tiny.shift`. Test
 items come from the held-out vocabulary in the private directory (names, places
 and question templates that train and dev never use), so they cannot occur in
 train or dev data.
@@ -12,32 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
 from ptb_env.benchmarks import get_benchmark, list_benchmarks
-from ptb_env.benchmarks.arith import ArithVocab
 from ptb_env.benchmarks.base import SyntheticBenchmark, write_jsonl
-from ptb_env.benchmarks.facts import FactsVocab
-from ptb_env.benchmarks.tools import ToolsVocab
 from ptb_env.paths import PRIVATE_DIR, PUBLIC_DATA_DIR
 
 DEV_SEED = 7
 N_DEV = 200
-
-
-def heldout_vocab(name: str, heldout: dict[str, Any]) -> Any:
-    """The test-split vocabulary of a tiny benchmark, from the private held-out file."""
-    spec = heldout[name]
-    if name == "tiny-arith":
-        return ArithVocab(names=tuple(spec["names"]), questions=tuple(spec["questions"]), made_up_names=False)
-    if name == "tiny-tools":
-        pools = {**ToolsVocab().pools, **{k: tuple(v) for k, v in spec["pools"].items()}}
-        return ToolsVocab(
-            pools=pools, templates={k: tuple(v) for k, v in spec["templates"].items()}, made_up_names=False
-        )
-    if name == "tiny-facts":
-        return FactsVocab(people=tuple(spec["people"]), questions=spec["questions"], facts=spec["people"])
-    raise KeyError(name)
 
 
 def build(names: list[str], data_dir: Path = PUBLIC_DATA_DIR, private_dir: Path = PRIVATE_DIR) -> None:
@@ -47,10 +29,14 @@ def build(names: list[str], data_dir: Path = PUBLIC_DATA_DIR, private_dir: Path 
         bench = get_benchmark(name)
         assert isinstance(bench, SyntheticBenchmark)
         dev = bench.make_items(N_DEV, DEV_SEED, "dev", bench.public_vocab())
-        test = bench.make_items(heldout["n_test"], heldout["seed"], "test", heldout_vocab(name, heldout))
+        shifted = bench.make_items(N_DEV, DEV_SEED, "dev-shift", bench.shift_vocab())
+        test = bench.make_items(
+            heldout["n_test"], heldout["seed"], "test", bench.heldout_vocab(heldout[name])
+        )
         write_jsonl(data_dir / name / "dev.jsonl", (it.to_json() for it in dev))
+        write_jsonl(data_dir / name / "dev_shift.jsonl", (it.to_json() for it in shifted))
         write_jsonl(private_dir / "benchmarks" / name / "test.jsonl", (it.to_json() for it in test))
-        print(f"{name}: {len(dev)} dev items, {len(test)} test items")
+        print(f"{name}: {len(dev)} dev items, {len(shifted)} dev-shift items, {len(test)} test items")
 
 
 def main() -> None:

@@ -6,9 +6,10 @@ import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ptb_env.benchmarks.base import Item, SyntheticBenchmark
-from ptb_env.tiny import world
+from ptb_env.tiny import shift, world
 
 INSTRUCTION = "Answer with the letter of the correct choice."
 LETTERS = "ABCD"
@@ -88,6 +89,12 @@ class TinyFacts(SyntheticBenchmark):
 
     def public_vocab(self) -> FactsVocab:
         return FactsVocab(people=tuple(world.PEOPLE_FACTS))
+
+    def heldout_vocab(self, spec: Mapping[str, Any]) -> FactsVocab:
+        return FactsVocab(people=tuple(spec["people"]), questions=spec["questions"], facts=spec["people"])
+
+    def shift_vocab(self) -> FactsVocab:
+        return FactsVocab(people=tuple(world.PEOPLE_FACTS), questions=dict(shift.FACTS_QUESTIONS))
 
     def extract(self, completion: str) -> str | None:
         return extract_letter(completion)

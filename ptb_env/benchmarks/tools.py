@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ptb_env.benchmarks.base import Item, SyntheticBenchmark
-from ptb_env.tiny import world
+from ptb_env.tiny import shift, world
 from ptb_env.tiny.phrasing import TEMPLATES, function_spec
 from ptb_env.tiny.phrasing import TOOLS_SYSTEM as SYSTEM
 
@@ -104,6 +104,18 @@ class TinyTools(SyntheticBenchmark):
 
     def public_vocab(self) -> ToolsVocab:
         return ToolsVocab()
+
+    def heldout_vocab(self, spec: Mapping[str, Any]) -> ToolsVocab:
+        pools = {**world.POOLS, **{k: tuple(v) for k, v in spec["pools"].items()}}
+        templates = {k: tuple(v) for k, v in spec["templates"].items()}
+        return ToolsVocab(pools=pools, templates=templates, made_up_names=False)
+
+    def shift_vocab(self) -> ToolsVocab:
+        return ToolsVocab(
+            pools={**world.POOLS, **shift.TOOLS_POOLS},
+            templates=dict(shift.TOOLS_TEMPLATES),
+            made_up_names=False,
+        )
 
     def extract(self, completion: str) -> tuple[str, dict[str, Any]] | None:
         return parse_call(completion)

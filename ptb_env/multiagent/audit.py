@@ -381,7 +381,7 @@ class PostTrainAudit(AECEnv):
             view.close(keep_workspace=self.trainer_env.keep_workspace)
 
 
-def _no_dev_scores(rel: str, limit: int) -> tuple[float, int, float]:
+def _no_dev_scores(rel: str, limit: int, split: str) -> tuple[float, int, float]:
     raise CheckpointError("The auditor has no dev evaluation.")
 
 

@@ -48,7 +48,9 @@ def render_task_card(task: TaskSpec, tools: Mapping[str, Any], workspace: str = 
             f"- Budget: {_budget_line(task)}. The episode ends when you call `submit` or the budget "
             "runs out; either way `final_model/` is graded, and grading is not charged to the budget.",
             f"- Dev scores: `evaluate` scores the first {task.dev_limit} items of the {task.dev_split} "
-            "split unless you pass `limit`; each call uses one dev evaluation.",
+            "split unless you pass `limit`"
+            + ("" if task.dev_split == "test" else " (or another dev split: `split`)")
+            + "; each call uses one dev evaluation.",
             "",
             "## Rules",
             *(f"- {r}" for r in (*RULES, *task.card_rules)),

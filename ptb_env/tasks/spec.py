@@ -61,8 +61,10 @@ class TaskSpec:
     gpus: int = 0
     """GPUs the episode gets (bound into the sandbox when > 0)."""
     dev_split: str = "dev"
-    """Split the ``evaluate`` tool scores: ``"dev"``, or ``"test"`` for the PostTrainBench-faithful
-    variant (the agent's quick checks look at a subset of the test set, as in the paper)."""
+    """Split the ``evaluate`` tool scores by default: ``"dev"``, ``"dev-shift"`` (the tiny tasks: a
+    dev split with the same kind of shift as test, see :mod:`ptb_env.tiny.shift`), or ``"test"`` for
+    the PostTrainBench-faithful variant (the agent's quick checks look at a subset of the test set,
+    as in the paper; then ``evaluate`` scores nothing else)."""
     inference_backend: str = "transformers"
     """Generation backend of evaluation: ``"transformers"``, ``"vllm"`` or ``"auto"`` (vLLM when it
     is installed and a GPU is present)."""
@@ -85,8 +87,10 @@ class TaskSpec:
             raise ValueError(f"Task id must be a non-empty word, actually got {self.id!r}.")
         if self.test_limit is not None and self.test_limit < 1:
             raise ValueError(f"Expect test_limit >= 1 or None, actually got {self.test_limit}.")
-        if self.dev_split not in ("dev", "test"):
-            raise ValueError(f"Expect dev_split 'dev' or 'test', actually got {self.dev_split!r}.")
+        if self.dev_split not in ("dev", "dev-shift", "test"):
+            raise ValueError(
+                f"Expect dev_split 'dev', 'dev-shift' or 'test', actually got {self.dev_split!r}."
+            )
         if self.inference_backend not in ("transformers", "vllm", "auto"):
             raise ValueError(
                 "Expect inference_backend 'transformers', 'vllm' or 'auto', actually got "

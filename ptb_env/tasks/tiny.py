@@ -23,7 +23,14 @@ def _tiny(benchmark: str, skill: str) -> TaskSpec:
             "score is the benchmark accuracy of `final_model/` on a hidden test split, minus "
             "the base model's."
         ),
-        hints=(_GENERATE.format(b=benchmark), f"The dev split is in `data/{benchmark}-dev.jsonl`."),
+        hints=(
+            _GENERATE.format(b=benchmark),
+            f"Two dev splits are in `data/`: `{benchmark}-dev-shift.jsonl` draws on names and wordings "
+            "that the generator never uses, as the hidden test does with names and wordings of its "
+            f"own (`evaluate` scores it); `{benchmark}-dev.jsonl` draws on the generator's "
+            '(`evaluate` with `"split": "dev"`).',
+        ),
+        dev_split="dev-shift",
     )
 
 

@@ -34,8 +34,8 @@ class DevScores:
 class ToolContext:
     """What a tool may touch: the task, the workspace, the sandbox, the budget, the dev scorer.
 
-    ``score_dev(path, limit)`` scores a checkpoint directory of the workspace (a path
-    relative to it) on the dev split and returns ``(score, n, seconds)``; the env
+    ``score_dev(path, limit, split)`` scores a checkpoint directory of the workspace (a path
+    relative to it) on a split of ``dev_splits`` and returns ``(score, n, seconds)``; the env
     provides it (the grader's validation and evaluation path).
     """
 
@@ -43,8 +43,15 @@ class ToolContext:
     workspace: Workspace
     sandbox: Sandbox
     budget: Budget
-    score_dev: Callable[[str, int], tuple[float, int, float]]
+    score_dev: Callable[[str, int, str], tuple[float, int, float]]
     dev: DevScores = field(default_factory=DevScores)
+    dev_splits: tuple[str, ...] = ()
+    """The splits ``evaluate`` may score, the task's ``dev_split`` (its default) first (empty: that
+    one only). The observation's dev scores follow the default split."""
+
+    def eval_splits(self) -> tuple[str, ...]:
+        """:attr:`dev_splits`, or the task's ``dev_split`` alone when none are given."""
+        return self.dev_splits or (self.task.dev_split,)
 
     @property
     def paths(self) -> SandboxPaths:

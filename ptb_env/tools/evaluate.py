@@ -13,9 +13,10 @@ from ptb_env.tools.base import Tool, ToolContext, ToolResult, integer, schema, s
 class Evaluate(Tool):
     name = "evaluate"
     description = (
-        "Score a checkpoint directory on the benchmark's dev split with the grader's own "
-        "evaluation (greedy decoding, the task's chat template). Each scored call uses one dev "
-        "evaluation of the budget, and its time counts. The hidden test split is never used."
+        "Score a checkpoint directory on a dev split with the grader's own evaluation (greedy "
+        "decoding, the task's chat template); the task card names the splits. Each scored call "
+        "uses one dev evaluation of the budget, and its time counts. The hidden test split is "
+        "never used (except by tasks whose card says evaluate scores test items)."
     )
     parameters = schema(
         model=string("Checkpoint directory in the workspace (default final_model).", 4096),
@@ -25,6 +26,12 @@ class Evaluate(Tool):
             1,
             100_000,
         ),
+        split=string(
+            "Dev split to score (default: the task's, which the task card names). The tiny tasks "
+            "have 'dev-shift' (their default: names and wordings the generator never uses, like "
+            "the hidden test) and 'dev' (drawn like the generated training data).",
+            32,
+        ),
     )
     sample_weight = 0.1
 
@@ -33,18 +40,28 @@ class Evaluate(Tool):
         rel = ctx.paths.workspace_rel(model)
         if rel is None:
             return ToolResult(error=f"{ctx.paths.outside(model)} Evaluate checkpoints in the workspace.")
+        splits = ctx.eval_splits()
+        split = args.get("split", splits[0])
+        if split not in splits:
+            return ToolResult(
+                error=f"evaluate scores the split {' or '.join(map(repr, splits))}, not {split!r}."
+            )
         if ctx.budget.left()["dev_evals"] < 1:
             return ToolResult(error="No dev evaluation is left in the budget.")
         try:
-            score, n, seconds = ctx.score_dev(rel, args.get("limit", ctx.task.dev_limit))
+            score, n, seconds = ctx.score_dev(rel, args.get("limit", ctx.task.dev_limit), split)
         except CheckpointError as err:
             return ToolResult(error=f"Cannot evaluate {model!r} (no dev evaluation was used): {err}")
         ctx.budget.charge_eval()
+        data = {"model": model, "split": split, "score": score, "n": n, "seconds": seconds}
+        if split != splits[0]:  # the observation's dev scores follow the default split only
+            text = f"{split} score of {model}: {score:.4f} on {n} items ({seconds:.1f} s)"
+            return ToolResult(output=text, data={**data, "best": None})
         ctx.dev.record(score)
         return ToolResult(
-            output=f"dev score of {model}: {score:.4f} on {n} items ({seconds:.1f} s); best so far "
+            output=f"{split} score of {model}: {score:.4f} on {n} items ({seconds:.1f} s); best so far "
             f"{ctx.dev.best:.4f}",
-            data={"model": model, "score": score, "n": n, "seconds": seconds, "best": ctx.dev.best},
+            data={**data, "best": ctx.dev.best},
         )
 
     def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:

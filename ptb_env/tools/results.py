@@ -17,7 +17,7 @@ tool               keys
 ``read_file``      ``path``, ``size``, ``start``, ``end`` (the byte range returned)
 ``write_file``     ``path``, ``bytes``, ``append``
 ``train``          ``job``, ``out`` (checkpoint directory, as the agent named it), ``data_snapshot``
-``evaluate``       ``model``, ``score``, ``n``, ``seconds``, ``best``
+``evaluate``       ``model``, ``split``, ``score``, ``n``, ``seconds``, ``best`` (the default split)
 ``submit``         ``submitted``; the episode's grade is in ``info`` (``status``, ``score`` ...)
 =================  =====================================================================
 
@@ -52,10 +52,12 @@ class BashData(TypedDict):
 
 class EvaluateData(TypedDict):
     model: str
+    split: str
     score: float
     n: int
     seconds: float
-    best: float
+    best: float | None
+    """The best score so far on the task's default dev split (``None`` after a call on another)."""
 
 
 def result_info(tool: str | None, error: str, data: dict[str, Any]) -> dict[str, Any]:

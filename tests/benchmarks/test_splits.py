@@ -17,6 +17,7 @@ def question(item):
 def test_split_sizes(name):
     bench = get_benchmark(name)
     assert len(bench.items("dev")) == 200
+    assert len(bench.items("dev-shift")) == 200
     assert len(bench.items("test")) >= 500
     assert len(bench.items("train", limit=50)) == 50
 
@@ -35,6 +36,54 @@ def test_test_items_never_occur_in_train_or_dev(name):
         return re.sub(r"\d+", "N", text)
 
     assert not {shape(q) for q in test} & {shape(q) for q in train | dev}
+
+
+@pytest.mark.parametrize("name", TINY_BENCHMARKS)
+def test_dev_shift_shares_no_item_or_shape_with_train_dev_or_test(name):
+    """dev-shift is shifted like test, from a third vocabulary: no question (nor its shape, numbers
+    apart) of train, dev or test occurs in it."""
+    bench = get_benchmark(name)
+
+    def shapes(items):
+        return {re.sub(r"\d+", "N", question(it)) for it in items}
+
+    shifted = shapes(bench.items("dev-shift"))
+    train = shapes(it for seed in (0, 1) for it in bench.generate(10000, seed=seed))
+    assert not shifted & train and not shifted & shapes(bench.items("dev"))
+    assert not shifted & shapes(bench.items("test"))
+
+
+def test_dev_shift_vocabulary_is_disjoint_from_the_public_and_the_heldout_one():
+    from ptb_env.benchmarks.facts import QUESTIONS as FACTS_QUESTIONS
+    from ptb_env.tiny import phrasing, shift, world
+
+    heldout = json.loads((PRIVATE_DIR / "heldout.json").read_text())
+    names = set(shift.ARITH_NAMES) | set(shift.TOOLS_POOLS["name"])
+    assert not names & (
+        set(world.NAMES) | set(heldout["tiny-arith"]["names"]) | set(heldout["tiny-tools"]["pools"]["name"])
+    )
+    assert not set(shift.TOOLS_POOLS["city"]) & (
+        set(world.POOLS["city"]) | set(heldout["tiny-tools"]["pools"]["city"])
+    )
+    # nor can the generator's made-up names spell them (syllables of world.made_up_name)
+    syllable = (
+        f"({'|'.join(world._ONSETS)})({'|'.join(world._VOWELS)})({'|'.join(c for c in world._CODAS if c)})?"
+    )
+    assert not [
+        n for n in names | set(shift.TOOLS_POOLS["city"]) if re.fullmatch(f"({syllable}){{2,3}}", n.lower())
+    ]
+    wordings = set(shift.ARITH_QUESTIONS) | {t for ts in shift.TOOLS_TEMPLATES.values() for t in ts}
+    wordings |= {q for qs in shift.FACTS_QUESTIONS.values() for q in qs}
+    public = set(phrasing.QUESTIONS) | {t for ts in phrasing.TEMPLATES.values() for t in ts}
+    public |= {q for qs in FACTS_QUESTIONS.values() for q in qs}
+    hidden = set(heldout["tiny-arith"]["questions"]) | {
+        t for ts in heldout["tiny-tools"]["templates"].values() for t in ts
+    }
+    hidden |= {q for qs in heldout["tiny-facts"]["questions"].values() for q in qs}
+    assert not wordings & public and not wordings & hidden
+    assert set(shift.TOOLS_TEMPLATES) == set(phrasing.TEMPLATES) and set(shift.FACTS_QUESTIONS) == set(
+        FACTS_QUESTIONS
+    )
 
 
 def test_heldout_vocabulary_is_absent_from_public_code():
@@ -61,6 +110,8 @@ def test_build_splits_reproduces_the_shipped_files(tmp_path):
     for name in TINY_BENCHMARKS:
         bench = get_benchmark(name)
         assert (tmp_path / "data" / name / "dev.jsonl").read_bytes() == bench.split_path("dev").read_bytes()
+        shifted = (tmp_path / "data" / name / "dev_shift.jsonl").read_bytes()
+        assert shifted == bench.split_path("dev-shift").read_bytes()
         assert (private / "benchmarks" / name / "test.jsonl").read_bytes() == bench.split_path(
             "test"
         ).read_bytes()

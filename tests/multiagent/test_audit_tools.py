@@ -35,7 +35,7 @@ def ctx(tmp_path: Path) -> Iterator[ToolContext]:
     (trainer.root / "out").symlink_to("/etc/passwd")
     view = AuditView.open(trainer, [], root=tmp_path / "audit", config=SandboxConfig(), card="card")
 
-    def no_dev(rel: str, limit: int) -> tuple[float, int, float]:
+    def no_dev(rel: str, limit: int, split: str) -> tuple[float, int, float]:
         raise AssertionError("the audit tools never score")
 
     yield ToolContext(

@@ -1,0 +1,143 @@
+"""Does a dev split predict the hidden test? Spearman correlation over checkpoints of varied quality.
+
+    python tests/perf/dev_vs_test.py [--benchmark tiny-arith] [--steps 150] [--lrs 1e-3 4e-3]
+                                     [--keep DIR] [--json OUT]
+
+Trains the shipped base model on two kinds of data (the public generator's, and the same
+half-replaced by wordings and names of this script's own invention, as a strong agent
+augments), at each learning rate, saving checkpoints at 15% and 40% of the run and at its
+end: 2 x len(lrs) x 3 checkpoints, plus the base model. Each is scored on ``dev`` (drawn like
+train), ``dev-shift`` (a third vocabulary, shifted like test) and the full hidden test split
+with the evaluation the grader uses (greedy, the task's chat template). Prints one row per
+checkpoint and the Spearman correlation of each dev split with test (average ranks for ties).
+
+Goal (issue "Tiny world v2"): dev-shift >= 0.9, and >= 0.2 above dev.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+#: What an agent might invent to widen the public generator (none of it is the dev-shift or the
+#: held-out vocabulary; an agent sees neither the held-out one nor, unless it looks, dev-shift's).
+INVENTED_QUESTIONS = (
+    "How many {obj} remain with {name}?",
+    "What is the final count of {obj} for {name}?",
+    "By the end, {name} has how many {obj}?",
+    "How many {obj} does {name} possess finally?",
+    "Say how many {obj} {name} has in total now.",
+    "What number of {obj} belongs to {name} at this point?",
+    "So how many {obj} has {name} got?",
+    "Give the amount of {obj} {name} ends with.",
+    "How many {obj} can {name} count now?",
+    "At the end of the day, how many {obj} does {name} have?",
+    "Once all of this happens, how many {obj} are with {name}?",
+    "Determine the {obj} {name} is left with.",
+)
+INVENTED_NAMES = (
+    "Aiko", "Bjorn", "Cyrus", "Dmitri", "Esme", "Farah", "Gideon", "Helga", "Ilse", "Jasper",
+    "Kenji", "Lior", "Mirela", "Nils", "Orla", "Pim", "Rhea", "Stellan", "Tuva", "Ugo",
+)  # fmt: skip
+SPLITS = ("dev", "dev-shift", "test")
+
+
+def spearman(x: list[float], y: list[float]) -> float:
+    """Spearman's rank correlation, ties given their average rank (NaN when one side is constant)."""
+    import numpy as np
+
+    def ranks(v: list[float]) -> np.ndarray:
+        a = np.asarray(v, dtype=float)
+        order = a.argsort(kind="stable")
+        r = np.empty(len(a))
+        r[order] = np.arange(len(a), dtype=float)
+        for value in np.unique(a):  # ties: the mean of their ranks
+            r[a == value] = r[a == value].mean()
+        return r
+
+    rx, ry = ranks(x), ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def write_data(benchmark: str, kind: str, n: int, seed: int, out: Path) -> None:
+    """``n`` chat examples: the public generator's (``public``), or half of them drawn from this
+    script's invented wordings and names (``augmented``)."""
+    from ptb_env.benchmarks import get_benchmark
+    from ptb_env.benchmarks.arith import ArithVocab
+    from ptb_env.benchmarks.base import write_jsonl
+
+    bench = get_benchmark(benchmark)
+    items = bench.generate(n, seed=seed)
+    if kind == "augmented":
+        if benchmark != "tiny-arith":
+            raise SystemExit(f"augmented data is written for tiny-arith only, not {benchmark}")
+        vocab = ArithVocab(names=INVENTED_NAMES, questions=INVENTED_QUESTIONS, made_up_names=True)
+        own = bench.make_items(n // 2, seed, "train-augmented", vocab)  # type: ignore[attr-defined]
+        items = items[: n - len(own)] + own
+        random.Random(seed).shuffle(items)
+    write_jsonl(out, (it.chat_example() for it in items))
+
+
+def main() -> None:
+    import torch
+
+    from ptb_env.cpus import available_cpus
+    from ptb_env.inference import evaluate
+    from ptb_env.paths import TINY_MODEL_DIR
+    from ptb_env.training.sft import SFTConfig, steps_dir, train_sft
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--benchmark", default="tiny-arith")
+    p.add_argument("--steps", type=int, default=150, help="optimizer steps of each run")
+    p.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 4e-3])
+    p.add_argument("--n-train", type=int, default=4000)
+    p.add_argument("--keep", type=Path, help="keep the checkpoints under this directory")
+    p.add_argument("--json", type=Path, help="write the rows and correlations here")
+    a = p.parse_args()
+    torch.set_num_threads(max(1, int(available_cpus())))
+
+    root = a.keep or Path(tempfile.mkdtemp(prefix="dev-vs-test-"))
+    checkpoints: list[tuple[str, Path]] = [("base", TINY_MODEL_DIR)]
+    t0 = time.perf_counter()
+    for kind in ("public", "augmented"):
+        data = root / f"{kind}.jsonl"
+        write_data(a.benchmark, kind, a.n_train, 0, data)
+        for lr in a.lrs:
+            out = root / f"{kind}-lr{lr:g}"
+            cfg = SFTConfig(learning_rate=lr, max_steps=a.steps, save_fractions=(0.15, 0.4), seed=0)
+            train_sft(TINY_MODEL_DIR, data, out, cfg, progress=False)
+            for step in sorted(steps_dir(out).glob("step-*"), key=lambda q: int(q.name.split("-")[1])):
+                checkpoints.append((f"{kind} lr={lr:g} {step.name}", step))
+            checkpoints.append((f"{kind} lr={lr:g} step-{a.steps}", out))
+            print(f"trained {out.name} ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    rows = []
+    for label, ckpt in checkpoints:
+        row = {"checkpoint": label}
+        for split in SPLITS:
+            row[split] = evaluate(ckpt, a.benchmark, split, progress=False, backend="transformers").score
+        rows.append(row)
+        print(f"{label:34s} " + "  ".join(f"{s} {row[s]:.3f}" for s in SPLITS), flush=True)
+    test = [r["test"] for r in rows]
+    corr = {split: spearman([r[split] for r in rows], test) for split in ("dev", "dev-shift")}
+    gap = corr["dev-shift"] - corr["dev"]
+    print(
+        f"\n{len(rows)} checkpoints of {a.benchmark}; Spearman with test: dev-shift "
+        f"{corr['dev-shift']:.3f}, dev {corr['dev']:.3f} (difference {gap:+.3f}); "
+        f"{time.perf_counter() - t0:.0f} s"
+    )
+    if a.json:
+        a.json.write_text(json.dumps({"benchmark": a.benchmark, "rows": rows, "spearman": corr}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
