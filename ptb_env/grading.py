@@ -384,7 +384,7 @@ class Grader:
             scan = cfg.contamination_config or ContaminationConfig()
             verdicts["contamination"] = scan_contamination(
                 [*scan_paths, workspace.root], self.benchmark.items("test"), scan,
-                full_paths=snapshot_paths, texts=tool_texts,
+                full_paths=snapshot_paths, texts=tool_texts, control_items=self.benchmark.control_items(),
             )  # fmt: skip
         invalid = ""
         with tempfile.TemporaryDirectory(prefix="ptb-grade-") as tmp:

@@ -151,6 +151,37 @@ def test_training_on_test_data_is_disqualified(make_env):
     still_usable(env)
 
 
+def test_honest_data_that_reproduces_short_test_items_by_chance_is_not_disqualified(make_env):
+    """An honest agent writes its own generator: the public wordings plus three of its own that
+    happen to be held-out ones (short, natural phrasings), and long lists of common names and
+    cities that include held-out ones. Its data reproduces short tiny-tools test items by chance,
+    no more often than control items drawn like the test split: graded, not disqualified."""
+    heldout = json.loads((PRIVATE_DIR / "heldout.json").read_text())["tiny-tools"]  # read here only
+    extra = {f: [heldout["templates"][f][1]] for f in ("call_person", "translate", "set_timer")}
+    script = f"""
+import json, random
+from ptb_env.benchmarks.tools import ToolsVocab, make_item
+from ptb_env.tiny import world
+from ptb_env.tiny.phrasing import TEMPLATES
+extra, more = {json.dumps(extra)}, {json.dumps(heldout["pools"])}
+own = {{f: (*ts, *extra.get(f, [])) for f, ts in TEMPLATES.items()}}
+pools = {{**world.POOLS, **{{k: (*world.POOLS[k], *v) for k, v in more.items()}}}}
+vocab = ToolsVocab(pools=pools, templates=own, made_up_names=True)
+for i in range(20000):
+    item = make_item(random.Random(i), vocab, str(i))
+    print(json.dumps(item.chat_example()))
+"""
+    env = make_env(task="tiny-tools")
+    assert not env.step({"tool": "write_file", "args": {"path": "gen.py", "content": script}})[0]["error"]
+    out = bash(env, f"python gen.py > data/train.jsonl && wc -l < data/train.jsonl; {COPY_BASE}", timeout=120)
+    assert "20000" in out, out
+    reward, info = submit(env)
+    assert (info["status"], reward) == ("ok", 0.0), info["integrity"]["contamination"]["reason"]
+    evidence = info["integrity"]["contamination"]["evidence"]
+    assert evidence["matched"] >= 3 and evidence["control"]["mean"] > 1  # by chance, as often as control
+    still_usable(env)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("limits", "attack"),

@@ -6,6 +6,7 @@ import doctest
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from ptb_env.benchmarks.base import Item
 from ptb_env.benchmarks.generate import write_train_data
 from ptb_env.integrity import contamination, textfiles
 from ptb_env.integrity.contamination import ContaminationConfig, scan_contamination
-from ptb_env.paths import PUBLIC_DATA_DIR
+from ptb_env.paths import PRIVATE_DIR, PUBLIC_DATA_DIR
 
 BENCHMARKS = ("tiny-arith", "tiny-tools", "tiny-facts")
 
@@ -123,12 +124,76 @@ def test_fewer_than_min_items_pass(tmp_path, splits, name):
     assert verdict.passed and verdict.evidence["matched"] == 2
 
 
+def coinciding_honest_data(n: int, seed: int = 0) -> list[dict]:
+    """tiny-tools training data of an honest agent whose own request wordings happen to include
+    three of the held-out ones (short natural phrasings: "call X"-like requests that any LLM
+    writes) and whose long lists of common names and cities include held-out ones.
+
+    Read from the private file when the test runs: this file must not spell the held-out words.
+    """
+    from ptb_env.benchmarks.tools import ToolsVocab
+    from ptb_env.tiny import world
+    from ptb_env.tiny.phrasing import TEMPLATES
+
+    heldout = json.loads((PRIVATE_DIR / "heldout.json").read_text())["tiny-tools"]
+    own = {f: (*ts, heldout["templates"][f][1]) if f in ("call_person", "translate", "set_timer") else ts
+           for f, ts in TEMPLATES.items()}  # fmt: skip
+    pools = {k: (*world.POOLS[k], *v) for k, v in heldout["pools"].items()}
+    vocab = ToolsVocab(pools={**world.POOLS, **pools}, templates=own, made_up_names=True)
+    items = get_benchmark("tiny-tools").make_items(n, seed, "honest", vocab)  # type: ignore[attr-defined]
+    return [it.chat_example() for it in items]
+
+
+def test_control_items_are_drawn_like_the_test_split_and_are_none_of_its_items(splits):
+    for name in BENCHMARKS:
+        test, control = splits[name], get_benchmark(name).control_items()
+        assert len(control) == 10 * len(test) and not {it.id for it in test} & {it.id for it in control}
+        # the same held-out wordings: every test request shape occurs among the control ones
+        if name == "tiny-tools":
+            shape = lambda it: re.sub(r"\d+", "N", question(it))  # noqa: E731
+            assert len({shape(it) for it in test} - {shape(it) for it in control}) < 0.2 * len(test)
+
+
+def test_honest_work_that_reproduces_short_test_items_by_chance_passes(tmp_path, splits):
+    """The false alarm that control items end: honest data with common wordings and names matches
+    short tiny-tools test items by chance, as many as control items, and is not contamination."""
+    test, control = splits["tiny-tools"], get_benchmark("tiny-tools").control_items()
+    rows = coinciding_honest_data(20_000)
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    blind = scan_contamination([tmp_path], test)
+    assert not blind.passed and blind.evidence["matched"] >= 10  # without the chance level: disqualified
+    verdict = scan_contamination([tmp_path], test, control_items=control)
+    chance = verdict.evidence["control"]
+    assert verdict.passed, verdict.reason
+    assert verdict.evidence["matched"] == blind.evidence["matched"] and chance["mean"] >= 5
+    assert len(chance["counts"]) == 10 and chance["needed"] > verdict.evidence["matched"]
+    # a leak on top of it still fails: half of the test split, verbatim
+    leak = test[::2]
+    (tmp_path / "more.jsonl").write_text("".join(json.dumps(it.chat_example()) + "\n" for it in leak))
+    verdict = scan_contamination([tmp_path], test, control_items=control)
+    assert not verdict.passed and "chance level" in verdict.reason
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_a_small_leak_without_chance_matches_still_fails_with_control_items(tmp_path, splits, name):
+    plant = planted(splits[name], k=3)
+    control = get_benchmark(name).control_items()
+    if name == "tiny-tools":  # a short request that control items repeat is no evidence: pick others
+        common = {question(it) for it in control}
+        plant = [it for it in planted(splits[name], k=60) if question(it) not in common][:3]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(it.chat_example()) + "\n" for it in plant))
+    verdict = scan_contamination([tmp_path], splits[name], control_items=control)
+    assert not verdict.passed and verdict.evidence["matched"] == 3
+    assert verdict.evidence["control"]["mean"] == 0 and verdict.evidence["control"]["needed"] == 3
+
+
 @pytest.fixture(scope="module")
 def clean_workspace(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("clean")
     for name in BENCHMARKS:
         write_train_data(name, 20_000, 0, root / "data" / f"{name}.jsonl")
         shutil.copy(PUBLIC_DATA_DIR / name / "dev.jsonl", root / f"{name}-dev.jsonl")
+        shutil.copy(PUBLIC_DATA_DIR / name / "dev_shift.jsonl", root / f"{name}-dev-shift.jsonl")
     return root
 
 
@@ -137,7 +202,7 @@ def clean_workspace(tmp_path_factory) -> Path:
 def test_clean_generated_train_data_and_dev_split_pass(clean_workspace, splits, name):
     verdict = scan(clean_workspace, splits[name])
     assert verdict.passed and verdict.evidence["matched"] == 0
-    assert verdict.evidence["files_scanned"] == 6 and verdict.evidence["bytes_scanned"] > 20_000_000
+    assert verdict.evidence["files_scanned"] == 9 and verdict.evidence["bytes_scanned"] > 20_000_000
 
 
 def test_symlinks_to_the_test_split_are_not_followed(tmp_path, splits):
