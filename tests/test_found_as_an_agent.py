@@ -41,7 +41,7 @@ def test_the_task_card_states_the_effective_budget(make_env):
         assert "25 minutes of wall-clock time, 30 tool calls, 4 dev evaluations" in card
         assert "Budget: 5 minutes" not in card and "200 tool calls" not in card
         assert "grading is not charged" in card
-        assert "`evaluate` scores the first 100 items of the dev split" in card
+        assert "`evaluate` scores the first 100 items of the dev-shift split" in card
 
 
 @pytest.mark.parametrize("cpus", [None, 1.0])

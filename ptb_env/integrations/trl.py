@@ -251,8 +251,8 @@ class PostTrainToolEnv:
             lora_dropout=lora_dropout,
         )
 
-    def evaluate(self, model: str | None = None, limit: int | None = None) -> str:
-        return self._call("evaluate", model=model, limit=limit)
+    def evaluate(self, model: str | None = None, limit: int | None = None, split: str | None = None) -> str:
+        return self._call("evaluate", model=model, limit=limit, split=split)
 
     def submit(self) -> str:
         return self._call("submit")

@@ -151,6 +151,7 @@ def test_training_on_test_data_is_disqualified(make_env):
     still_usable(env)
 
 
+@pytest.mark.slow
 def test_honest_data_that_reproduces_short_test_items_by_chance_is_not_disqualified(make_env):
     """An honest agent writes its own generator: the public wordings plus three of its own that
     happen to be held-out ones (short, natural phrasings), and long lists of common names and

@@ -285,9 +285,13 @@ def main() -> None:
                    "needed": chance["needed"], "items": verdict.evidence["items"][:5],
                    "scan_s": round(time.perf_counter() - t, 1)}  # fmt: skip
             rows.append(row)
-            print(f"{name} ws{w}: {n_templates} invented templates, {len(items)} examples: "
-                  f"{row['matched']} test items matched (chance {chance['mean']:.1f} +- {chance['sd']:.1f}, "
-                  f"fails at {chance['needed']}): {'pass' if verdict.passed else 'FAIL'}", flush=True)  # fmt: skip
+            verdict_text = "pass" if verdict.passed else "FAIL"
+            print(
+                f"{name} ws{w}: {n_templates} invented templates, {len(items)} examples: "
+                f"{row['matched']} test items matched (chance {chance['mean']:.1f} +- "
+                f"{chance['sd']:.1f}, fails at {chance['needed']}): {verdict_text}",
+                flush=True,
+            )
         bad = sum(not r["passed"] for r in rows)
         # planted leaks: test items verbatim, in the first workspace and in an empty one
         leaks = {}
