@@ -31,6 +31,7 @@ hit or an unreadable file or folder makes it *incomplete*, and an incomplete sca
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import time
@@ -196,6 +197,24 @@ class _Index:
             key = self._key(1, [w for w, _ in flat[s : s + size]])
             out += [(key, i, _ANSWERS) for i in range(first, last) if seq[i]]
         return out
+
+
+_INDEXES: dict[tuple[str, ContaminationConfig, int], _Index] = {}
+
+
+def _index(items: Sequence[Item], cfg: ContaminationConfig, runs_of: int) -> _Index:
+    """The index of ``items``, built once per process for the same items (every grading of a
+    task scans the same test and control items: building costs about a second, hashing them
+    milliseconds). The index is read-only once built."""
+    digest = hashlib.sha256()
+    for it in items:
+        digest.update(json.dumps([it.id, it.messages, it.answer, it.target]).encode())
+    key = (digest.hexdigest(), cfg, runs_of)
+    if key not in _INDEXES:
+        if len(_INDEXES) >= 4:
+            _INDEXES.pop(next(iter(_INDEXES)))
+        _INDEXES[key] = _Index(items, cfg, runs_of=runs_of)
+    return _INDEXES[key]
 
 
 def _lines(item: Item) -> tuple[tuple[str, ...], ...]:
@@ -365,7 +384,7 @@ def find_test_items(
     t0 = time.monotonic()
     n_test = len(test_items)
     draws = len(control_items) // n_test if n_test else 0
-    index = _Index([*test_items, *control_items[: draws * n_test]], config, runs_of=n_test)
+    index = _index([*test_items, *control_items[: draws * n_test]], config, n_test)
     stream = _Stream(index, _BLOCK_WORDS)
     log = ReadLog()
     per_file: list[tuple[str, np.ndarray]] = []
