@@ -160,6 +160,12 @@ class PostTrainEnv(gym.Env[Observation, Action]):
         self.render_mode = render_mode
         self.resolved = resolve_task(self.task)
         """The task's base model directory, benchmark and backend, looked up once (env and grader)."""
+        if self.task.dev_split not in self.resolved.benchmark.splits:
+            raise ValueError(
+                f"Task {self.task.id!r} scores dev on {self.task.dev_split!r}, a split its benchmark "
+                f"{self.task.benchmark!r} does not have (splits: {', '.join(self.resolved.benchmark.splits)})"
+                "."
+            )
         self.score_cache = ScoreCache(Path(score_cache_dir) if score_cache_dir else None)
         """The score cache (masked in the sandbox)."""
         self.integrity = integrity or IntegrityConfig()

@@ -230,6 +230,14 @@ def test_the_test_limit_variable_sets_the_default_of_registered_tasks(monkeypatc
             get_task("tiny-arith")
 
 
+def test_a_dev_split_the_benchmark_lacks_is_refused_when_the_env_is_made(monkeypatch):
+    from ptb_env.benchmarks.arith import TinyArith
+
+    monkeypatch.setattr(TinyArith, "splits", ("train", "dev", "test"))  # as a benchmark without dev-shift
+    with pytest.raises(ValueError, match="'dev-shift', a split its benchmark 'tiny-arith' does not have"):
+        PostTrainEnv("tiny-arith")
+
+
 def test_reset_budget_is_full(make_env):
     obs, _ = make_env(time_limit_s=100, max_steps=7, max_dev_evals=3).reset()
     budget = {k: float(v) for k, v in obs["budget"].items()}
