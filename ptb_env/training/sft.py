@@ -307,11 +307,11 @@ class _RunControl:
 
         class Callback(TrainerCallback):
             def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001 - Trainer's hook
-                run.step_end(state, control, kwargs.get("optimizer"))
+                run.step_end(state, control, kwargs.get("optimizer"), kwargs.get("lr_scheduler"))
 
         return Callback()
 
-    def step_end(self, state: Any, control: Any, optimizer: Any) -> None:
+    def step_end(self, state: Any, control: Any, optimizer: Any, scheduler: Any = None) -> None:
         cfg = self.config
         now = time.monotonic()
         elapsed = now - self.start
@@ -333,6 +333,8 @@ class _RunControl:
             if optimizer is not None:
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.learning_rate * lr_factor(progress, cfg.warmup_ratio)
+                if scheduler is not None:  # the Trainer logs the scheduler's rate: make it this one
+                    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
         stopping = cfg.max_seconds is not None and elapsed > cfg.max_seconds
         if stopping:
             control.should_training_stop = True

@@ -34,13 +34,16 @@ def run(config: SFTConfig, seconds_per_step: float, steps: int, monkeypatch, cap
     saves: list[Path] = []
     control = sft._RunControl(config, lambda where: saves.append(where), Path("/x/final_model-steps"))
     opt = SimpleNamespace(param_groups=[{"lr": config.learning_rate}])
+    scheduler = SimpleNamespace(_last_lr=[-1.0])  # the rate the Trainer logs
     lrs = []
     flags = SimpleNamespace(should_training_stop=False)
     for step in range(1, steps + 1):
         clock.t += seconds_per_step
         opt.param_groups[0]["lr"] = -1.0  # what the Trainer's own scheduler would have set
-        control.step_end(SimpleNamespace(max_steps=steps, global_step=step), flags, opt)
+        scheduler._last_lr = [-1.0]
+        control.step_end(SimpleNamespace(max_steps=steps, global_step=step), flags, opt, scheduler)
         lrs.append(opt.param_groups[0]["lr"])
+        assert scheduler._last_lr == [lrs[-1]]  # the log shows the rate the optimizer uses
         if flags.should_training_stop:
             break
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
