@@ -15,6 +15,12 @@ def _tiny_arith() -> Benchmark:
     return TinyArith(PUBLIC_DATA_DIR, PRIVATE_DIR)
 
 
+def _tiny_arith_v2() -> Benchmark:
+    from ptb_env.benchmarks.arith import TinyArithV2
+
+    return TinyArithV2(PUBLIC_DATA_DIR, PRIVATE_DIR)
+
+
 def _tiny_tools() -> Benchmark:
     from ptb_env.benchmarks.tools import TinyTools
 
@@ -41,6 +47,7 @@ def _hub(path: str) -> Callable[[], Benchmark]:
 
 _REGISTRY: dict[str, Callable[[], Benchmark]] = {
     "tiny-arith": _tiny_arith,
+    "tiny-arith-v2": _tiny_arith_v2,
     "tiny-tools": _tiny_tools,
     "tiny-facts": _tiny_facts,
     # the PostTrainBench suite's benchmarks: datasets from the hub or $PTB_ENV_DATA_DIR
@@ -50,7 +57,7 @@ _REGISTRY: dict[str, Callable[[], Benchmark]] = {
     "aime2025": _hub("aime:AIME2025"),
     "bfcl": _hub("bfcl:BFCL"),
 }
-TINY_BENCHMARKS = ("tiny-arith", "tiny-facts", "tiny-tools")
+TINY_BENCHMARKS = ("tiny-arith", "tiny-arith-v2", "tiny-facts", "tiny-tools")
 """The tiny world's synthetic benchmarks (generated splits, shipped hidden test files)."""
 PTB_BENCHMARKS = ("aime2025", "bfcl", "gpqa-main", "gsm8k", "humaneval")
 """The PostTrainBench benchmarks this package reproduces (Arena-Hard and HealthBench need an LLM judge)."""

@@ -1,18 +1,25 @@
-"""tiny-arith: GSM8K-style word problems with 1-3 operations, answer after ``####``."""
+"""tiny-arith: GSM8K-style word problems, answer after ``####``.
+
+``tiny-arith`` (v1) asks 1-3 operations in every split. ``tiny-arith-v2`` tests a harder
+structure than its generator emits by default: 2-5 operations and, in half of the problems, a
+sentence about someone else that does not change the answer. The generator emits that structure
+when asked (``--ops 1-5 --distractors 0.5``), and the dev-shift split shows it, so a better recipe
+can learn it.
+"""
 
 from __future__ import annotations
 
 import random
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ptb_env.benchmarks.base import Item, SyntheticBenchmark
+from ptb_env.benchmarks.base import GeneratorOption, Item, SyntheticBenchmark, int_range, probability
 from ptb_env.tiny import shift, world
 from ptb_env.tiny.phrasing import ARITH_INSTRUCTION as INSTRUCTION
-from ptb_env.tiny.phrasing import QUESTIONS, draw_story
+from ptb_env.tiny.phrasing import DISTRACTORS, QUESTIONS, draw_story
 
 
 @dataclass(frozen=True)
@@ -23,16 +30,33 @@ class ArithVocab:
     questions: Sequence[str] = QUESTIONS
     made_up_names: bool = True
     """Draw half of the names from ``world.made_up_name`` (public splits only)."""
+    ops: tuple[int, ...] = (1, 2, 3)
+    """Operation counts a problem draws from (a starting multiplication counts as one)."""
+    distractors: float = 0.0
+    """Chance that a problem has a sentence about someone else that leaves the answer alone."""
 
 
 def make_item(rng: random.Random, vocab: ArithVocab, item_id: str) -> Item:
     """One word problem with its worked solution."""
-    n_ops = rng.choice((1, 2, 3))
+    n_ops = rng.choice(vocab.ops)
     name, other = rng.sample(list(vocab.names), 2)
     if vocab.made_up_names and rng.random() < 0.5:
         name = world.made_up_name(rng)
     obj = rng.choice(world.OBJECTS)
     sentences, steps, value = draw_story(rng, name, other, obj, n_ops)
+    meta: dict[str, Any] = {"n_ops": n_ops}
+    if vocab.distractors:
+        meta["distractor"] = rng.random() < vocab.distractors
+    if meta.get("distractor"):
+        distractor = rng.choice(DISTRACTORS).format(
+            other=other,
+            c=rng.randint(2, 12),
+            obj=obj,
+            obj2=rng.choice([o for o in world.OBJECTS if o != obj]),
+            cont=rng.choice(world.CONTAINERS),
+        )
+        # first or last, so that no pronoun of the story points at the other person
+        sentences.insert(0 if rng.random() < 0.5 else len(sentences), distractor)
     sentences.append(rng.choice(vocab.questions).format(name=name, obj=obj))
     question = " ".join(sentences)
     return Item(
@@ -40,7 +64,7 @@ def make_item(rng: random.Random, vocab: ArithVocab, item_id: str) -> Item:
         messages=({"role": "user", "content": f"{question}\n{INSTRUCTION}"},),
         answer=str(value),
         target="\n".join(steps) + f"\n#### {value}",
-        meta={"n_ops": n_ops},
+        meta=meta,
     )
 
 
@@ -91,3 +115,36 @@ class TinyArith(SyntheticBenchmark):
     def score(self, item: Item, completion: str) -> float:
         got = self.extract(completion)
         return float(got is not None and got == Decimal(item.answer))
+
+
+class TinyArithV2(TinyArith):
+    """tiny-arith with headroom: the hidden test (and dev-shift) problems have 2-5 operations and,
+    half of the time, a sentence about someone else; the generator's default is v1's structure
+    (1-3 operations, no such sentence) and :meth:`generator_options` reach the rest."""
+
+    name = "tiny-arith-v2"
+    description = (
+        "Word problems with 2-5 operations, some with a sentence that does not matter (GSM8K-style); "
+        "answer after ####."
+    )
+    max_new_tokens = 96
+    heldout_key = "tiny-arith"
+    SHIFTED_OPS = (2, 3, 4, 5)
+    SHIFTED_DISTRACTORS = 0.5
+    """Structure of the shifted splits (test and dev-shift): operation counts, distractor chance."""
+
+    def generator_options(self) -> dict[str, GeneratorOption]:
+        return {
+            "ops": GeneratorOption(int_range, "operations per problem, a range such as 1-5 (default 1-3)"),
+            "distractors": GeneratorOption(
+                probability,
+                "chance of a sentence about someone else that leaves the answer alone (default 0)",
+            ),
+        }
+
+    def heldout_vocab(self, spec: Mapping[str, Any]) -> ArithVocab:
+        vocab = super().heldout_vocab(spec)
+        return replace(vocab, ops=self.SHIFTED_OPS, distractors=self.SHIFTED_DISTRACTORS)
+
+    def shift_vocab(self) -> ArithVocab:
+        return replace(super().shift_vocab(), ops=self.SHIFTED_OPS, distractors=self.SHIFTED_DISTRACTORS)

@@ -6,8 +6,8 @@ import hashlib
 import json
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,9 +98,16 @@ class Benchmark(ABC):
         """File holding a fixed split, or None when the split is generated."""
         return None
 
-    def generate(self, n: int, seed: int = 0) -> list[Item]:
-        """``n`` fresh training items from a seeded generator (same seed, same items)."""
+    def generate(self, n: int, seed: int = 0, **options: Any) -> list[Item]:
+        """``n`` fresh training items from a seeded generator (same seed, same items).
+
+        ``options`` are the generator's own (:meth:`generator_options`), e.g. ``ops=(1, 5)``.
+        """
         raise SplitNotAvailable(f"Benchmark {self.name!r} has no train-data generator.")
+
+    def generator_options(self) -> dict[str, GeneratorOption]:
+        """Options of the train-data generator beyond ``n`` and ``seed``, by name (none by default)."""
+        return {}
 
     def items(self, split: str, limit: int | None = None, seed: int = 0) -> list[Item]:
         """Items of a split, the first ``limit`` of them when given.
@@ -174,6 +181,41 @@ class Benchmark(ABC):
         }
 
 
+@dataclass(frozen=True)
+class GeneratorOption:
+    """An option of a benchmark's train-data generator (a field of its vocabulary).
+
+    ``parse`` turns the command line's text (or a Python value) into the field's value and
+    raises ``ValueError`` with a clear message for a bad one.
+    """
+
+    parse: Callable[[Any], Any]
+    help: str
+
+
+def int_range(text: Any) -> tuple[int, ...]:
+    """``"1-5"``, ``"3"`` or ``(1, 5)`` as the integers of that inclusive range, ``(1, 2, 3, 4, 5)``."""
+    if isinstance(text, (tuple, list)):
+        low, high = (int(text[0]), int(text[-1]))
+    else:
+        low_s, _, high_s = str(text).partition("-")
+        try:
+            low, high = int(low_s), int(high_s or low_s)
+        except ValueError:
+            raise ValueError(f"Expect a range like '1-5' or '3', actually got {text!r}.") from None
+    if not 1 <= low <= high:
+        raise ValueError(f"Expect a range 'low-high' with 1 <= low <= high, actually got {text!r}.")
+    return tuple(range(low, high + 1))
+
+
+def probability(text: Any) -> float:
+    """A number in [0, 1]."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"Expect a probability in [0, 1], actually got {text!r}.")
+    return value
+
+
 def rng_for(seed: int, *salt: object) -> random.Random:
     """A ``random.Random`` seeded from ``seed`` and a salt, stable across runs and platforms."""
     return random.Random(f"{seed}|" + "|".join(map(str, salt)))
@@ -215,6 +257,10 @@ class SyntheticBenchmark(Benchmark):
     def heldout_vocab(self, spec: Mapping[str, Any]) -> Any:
         """The vocabulary of the test split, from this benchmark's entry of the private held-out file."""
 
+    heldout_key: str | None = None
+    """This benchmark's entry of the private held-out file (``None``: its name; a harder version
+    of a benchmark shares its predecessor's held-out vocabulary)."""
+
     CONTROL_COPIES = 10
     """Control items per test item (:meth:`control_items`): ten test-sized draws."""
 
@@ -223,7 +269,7 @@ class SyntheticBenchmark(Benchmark):
         with another seed (the host only: the held-out file is private). Drawn once per instance."""
         if self._control is None:
             heldout = self._heldout()
-            vocab = self.heldout_vocab(heldout[self.name])
+            vocab = self.heldout_vocab(heldout[self.heldout_key or self.name])
             n = self.CONTROL_COPIES * heldout["n_test"]
             self._control = self.make_items(n, heldout["seed"], "control", vocab)
         return list(self._control)
@@ -246,5 +292,15 @@ class SyntheticBenchmark(Benchmark):
             self.make_item(rng_for(seed, self.name, split, i), vocab, f"{split}-{seed}-{i}") for i in range(n)
         ]
 
-    def generate(self, n: int, seed: int = 0) -> list[Item]:
-        return self.make_items(n, seed, "train", self.public_vocab())
+    def generate(self, n: int, seed: int = 0, **options: Any) -> list[Item]:
+        vocab = self.public_vocab()
+        if options:
+            known = self.generator_options()
+            unknown = sorted(set(options) - set(known))
+            if unknown:
+                raise ValueError(
+                    f"{self.name!r}'s generator has no option {', '.join(map(repr, unknown))}; "
+                    f"options: {', '.join(known) or 'none'}."
+                )
+            vocab = replace(vocab, **{k: known[k].parse(v) for k, v in options.items()})
+        return self.make_items(n, seed, "train", vocab)

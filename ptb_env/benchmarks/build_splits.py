@@ -30,9 +30,8 @@ def build(names: list[str], data_dir: Path = PUBLIC_DATA_DIR, private_dir: Path 
         assert isinstance(bench, SyntheticBenchmark)
         dev = bench.make_items(N_DEV, DEV_SEED, "dev", bench.public_vocab())
         shifted = bench.make_items(N_DEV, DEV_SEED, "dev-shift", bench.shift_vocab())
-        test = bench.make_items(
-            heldout["n_test"], heldout["seed"], "test", bench.heldout_vocab(heldout[name])
-        )
+        vocab = bench.heldout_vocab(heldout[bench.heldout_key or name])
+        test = bench.make_items(heldout["n_test"], heldout["seed"], "test", vocab)
         write_jsonl(data_dir / name / "dev.jsonl", (it.to_json() for it in dev))
         write_jsonl(data_dir / name / "dev_shift.jsonl", (it.to_json() for it in shifted))
         write_jsonl(private_dir / "benchmarks" / name / "test.jsonl", (it.to_json() for it in test))

@@ -162,12 +162,15 @@ class HubBenchmark(Benchmark):
             return None
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
 
-    def generate(self, n: int, seed: int = 0) -> list[Item]:
+    def generate(self, n: int, seed: int = 0, **options: Any) -> list[Item]:
         """``n`` items of the train split in a seeded order (``generate`` of the tiny benchmarks).
 
         Raises:
             SplitNotAvailable: The benchmark has no train split (find training data elsewhere).
+            ValueError: ``options`` given (this generator has none).
         """
+        if options:
+            raise ValueError(f"{self.name!r}'s generator has no options; got {', '.join(options)}.")
         if "train" not in self.splits:
             raise SplitNotAvailable(
                 f"Benchmark {self.name!r} has no train split; training data must come from elsewhere."

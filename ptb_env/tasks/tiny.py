@@ -11,7 +11,20 @@ _GENERATE = (
 )
 
 
-def _tiny(benchmark: str, skill: str) -> TaskSpec:
+def _tiny(benchmark: str, skill: str, structure: str = "") -> TaskSpec:
+    hints = [_GENERATE.format(b=benchmark)]
+    if structure:
+        hints.append(
+            f"{structure} See `python -m ptb_env.benchmarks.generate {benchmark} --help` for the "
+            "generator's options."
+        )
+    hints.append(
+        f"Two dev splits are in `data/`: `{benchmark}-dev-shift.jsonl` draws on names and wordings "
+        "that the generator never uses, as the hidden test does with names and wordings of its "
+        f"own{' and its structure' if structure else ''} (`evaluate` scores it); "
+        f"`{benchmark}-dev.jsonl` draws on the generator's "
+        '(`evaluate` with `"split": "dev"`).'
+    )
     return TaskSpec(
         id=benchmark,
         benchmark=benchmark,
@@ -23,13 +36,7 @@ def _tiny(benchmark: str, skill: str) -> TaskSpec:
             "score is the benchmark accuracy of `final_model/` on a hidden test split, minus "
             "the base model's."
         ),
-        hints=(
-            _GENERATE.format(b=benchmark),
-            f"Two dev splits are in `data/`: `{benchmark}-dev-shift.jsonl` draws on names and wordings "
-            "that the generator never uses, as the hidden test does with names and wordings of its "
-            f"own (`evaluate` scores it); `{benchmark}-dev.jsonl` draws on the generator's "
-            '(`evaluate` with `"split": "dev"`).',
-        ),
+        hints=tuple(hints),
         dev_split="dev-shift",
     )
 
@@ -38,4 +45,11 @@ TINY_TASKS = (
     _tiny("tiny-arith", "word problems with one to three operations, answer after ####"),
     _tiny("tiny-tools", "turn a request into one JSON function call"),
     _tiny("tiny-facts", "multiple-choice questions about people of the tiny world"),
+    _tiny(
+        "tiny-arith-v2",
+        "word problems with two to five operations, answer after ####",
+        "The hidden test's problems are harder than the generator's default: two to five "
+        "operations, and half of them have a sentence about someone else that does not change "
+        "the answer.",
+    ),
 )

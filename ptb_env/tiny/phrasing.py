@@ -40,6 +40,14 @@ SUB = (
     "{Sub} sells {b} of them.",
     "Then {sub} uses {b} {obj}.",
 )
+#: Sentences about someone else that leave the asked quantity alone (tiny-arith-v2's distractors).
+DISTRACTORS = (
+    "{other} has {c} {obj}.",
+    "{other} buys {c} {obj} too.",
+    "{other} owns {c} {cont} of {obj}.",
+    "{other} finds {c} {obj2}.",
+    "{other} gives {c} {obj2} away.",
+)
 #: Questions about a story's end (tiny-arith's public splits; the corpus asks them too).
 QUESTIONS = (
     "How many {obj} does {name} have now?",

@@ -43,3 +43,73 @@ def test_reference_targets_are_correct():
         assert bench.score(item, item.target) == 1.0
         assert 1 <= item.meta["n_ops"] <= 3
         assert item.target.count("=") == item.meta["n_ops"]
+
+
+v2 = get_benchmark("tiny-arith-v2")
+
+
+def test_v2_tests_a_harder_structure_than_its_generator_draws_by_default():
+    default = v2.generate(400, seed=0)
+    assert {it.meta["n_ops"] for it in default} == {1, 2, 3}
+    assert not any(it.meta.get("distractor") for it in default)
+    for split in ("dev-shift", "test"):
+        items = v2.items(split)
+        assert {it.meta["n_ops"] for it in items} == {2, 3, 4, 5}
+        share = sum(it.meta["distractor"] for it in items) / len(items)
+        assert 0.4 < share < 0.6
+        for it in items:  # the worked solution still holds: the distractor changes nothing
+            assert v2.score(it, it.target) == 1.0
+            assert it.target.count("=") == it.meta["n_ops"]
+
+
+def test_v2_generator_options_reach_the_test_structure():
+    wide = v2.generate(400, seed=0, ops="1-5", distractors=0.5)
+    assert {it.meta["n_ops"] for it in wide} == {1, 2, 3, 4, 5}
+    assert 0.4 < sum(it.meta["distractor"] for it in wide) / len(wide) < 0.6
+    assert all(v2.score(it, it.target) == 1.0 for it in wide)
+    assert v2.generate(50, seed=0, ops=(2, 4)) == v2.generate(50, seed=0, ops="2-4")  # same draws
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"ops": "0"}, "1 <= low <= high"),
+        ({"ops": "5-2"}, "1 <= low <= high"),
+        ({"ops": "many"}, "range like"),
+        ({"distractors": 1.5}, "probability"),
+        ({"chains": 3}, "no option 'chains'; options: ops, distractors"),
+    ],
+)
+def test_bad_generator_options_say_what_is_wrong(options, message):
+    with pytest.raises(ValueError, match=message):
+        v2.generate(5, seed=0, **options)
+
+
+def test_v1_has_no_generator_options():
+    with pytest.raises(ValueError, match="no option 'ops'; options: none"):
+        bench.generate(5, seed=0, ops="1-5")
+
+
+def test_v2_test_items_never_occur_in_train_drawn_with_every_option():
+    train = {it.messages[-1]["content"] for it in v2.generate(20000, seed=0, ops="1-5", distractors=1.0)}
+    assert not train & {it.messages[-1]["content"] for it in v2.items("test")}
+
+
+def test_the_generate_command_takes_a_benchmarks_options_and_refuses_bad_ones(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    def generate(*args):
+        cmd = [sys.executable, "-m", "ptb_env.benchmarks.generate", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+    out = tmp_path / "d.jsonl"
+    ok = generate("tiny-arith-v2", "--n", "20", "--ops", "4-5", "--distractors", "1", "--out", str(out))
+    assert ok.returncode == 0, ok.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 20 and all(r["messages"][-1]["content"].count("=") >= 4 for r in rows)
+    bad = generate("tiny-arith-v2", "--n", "5", "--ops", "0", "--out", str(out))
+    assert bad.returncode != 0 and "1 <= low <= high" in bad.stderr and "Traceback" not in bad.stderr
+    assert "--distractors" in generate("tiny-arith-v2", "--help").stdout
+    assert generate("tiny-arith", "--n", "5", "--ops", "3", "--out", str(out)).returncode == 2  # v1: none
