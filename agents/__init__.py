@@ -5,7 +5,7 @@ finds this package through its ``ptb_env.agents`` entry point, never by name. Th
 protocol, the episode loop and ``make_agent`` live in the library and are re-exported here.
 
 >>> sorted(AGENTS)
-['llm', 'noop', 'random', 'scripted-sft', 'search']
+['expert', 'llm', 'noop', 'random', 'scripted-sft', 'search']
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from ptb_agents.expert import ExpertAgent, ExpertArgs
 from ptb_agents.noop import NoopAgent
 from ptb_agents.random_agent import RandomAgent
 from ptb_agents.scripted_sft import ScriptedSFTAgent, ScriptedSFTArgs
@@ -30,6 +31,7 @@ def _llm_agent(env: gym.Env | None, **kwargs: Any) -> Agent:
 
 
 AGENTS: dict[str, AgentFactory] = {
+    "expert": lambda env, **kwargs: ExpertAgent(**kwargs),
     "llm": _llm_agent,
     "noop": lambda env: NoopAgent(),
     "random": RandomAgent,  # samples the env's action space
@@ -44,6 +46,6 @@ del _name, _factory
 
 
 __all__ = [
-    "AGENTS", "Agent", "Arm", "EpisodeResult", "NoopAgent", "RandomAgent", "ScriptedSFTAgent",
-    "ScriptedSFTArgs", "SearchAgent", "SearchArgs", "make_agent", "run_episode",
+    "AGENTS", "Agent", "Arm", "EpisodeResult", "ExpertAgent", "ExpertArgs", "NoopAgent", "RandomAgent",
+    "ScriptedSFTAgent", "ScriptedSFTArgs", "SearchAgent", "SearchArgs", "make_agent", "run_episode",
 ]  # fmt: skip

@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--agent",
         default="scripted-sft",
-        help="a registered agent (ptb_env.registry): noop, random, scripted-sft, search, or llm (an "
+        help="a registered agent (ptb_env.registry): noop, random, scripted-sft, search, expert, or llm (an "
         "OpenAI-compatible endpoint: OPENAI_BASE_URL, OPENAI_API_KEY, PTB_LLM_MODEL)",
     )
     run.add_argument("--task", default="tiny-arith")
