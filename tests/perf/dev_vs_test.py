@@ -1,15 +1,16 @@
 """Does a dev split predict the hidden test? Spearman correlation over checkpoints of varied quality.
 
     python tests/perf/dev_vs_test.py [--benchmark tiny-arith] [--steps 150] [--lrs 1e-3 4e-3]
-                                     [--keep DIR] [--json OUT]
+                                     [--options JSON] [--keep DIR] [--json OUT]
 
 Trains the shipped base model on two kinds of data (the public generator's, and the same
 half-replaced by wordings and names of this script's own invention, as a strong agent
-augments), at each learning rate, saving checkpoints at 15% and 40% of the run and at its
-end: 2 x len(lrs) x 3 checkpoints, plus the base model. Each is scored on ``dev`` (drawn like
-train), ``dev-shift`` (a third vocabulary, shifted like test) and the full hidden test split
-with the evaluation the grader uses (greedy, the task's chat template). Prints one row per
-checkpoint and the Spearman correlation of each dev split with test (average ranks for ties).
+augments, drawn with the generator's ``--options``), at each learning rate, saving
+checkpoints at 15% and 40% of the run and at its end: 2 x len(lrs) x 3 checkpoints, plus
+the base model. Each is scored on ``dev`` (drawn like train), ``dev-shift`` (a third
+vocabulary, shifted like test) and the full hidden test split with the evaluation the
+grader uses (greedy, the task's chat template). Prints one row per checkpoint and the
+Spearman correlation of each dev split with test (average ranks for ties).
 
 Goal (issue "Tiny world v2"): dev-shift >= 0.9, and >= 0.2 above dev.
 """
@@ -68,19 +69,21 @@ def spearman(x: list[float], y: list[float]) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
-def write_data(benchmark: str, kind: str, n: int, seed: int, out: Path) -> None:
+def write_data(benchmark: str, kind: str, n: int, seed: int, out: Path, options: dict | None = None) -> None:
     """``n`` chat examples: the public generator's (``public``), or half of them drawn from this
-    script's invented wordings and names (``augmented``)."""
+    script's invented wordings and names, all with the generator's ``options`` (``augmented``)."""
     from ptb_env.benchmarks import get_benchmark
     from ptb_env.benchmarks.arith import ArithVocab
     from ptb_env.benchmarks.base import write_jsonl
 
     bench = get_benchmark(benchmark)
-    items = bench.generate(n, seed=seed)
+    known = bench.generator_options()
+    opts = {k: known[k].parse(v) for k, v in (options or {}).items()} if kind == "augmented" else {}
+    items = bench.generate(n, seed=seed, **opts)
     if kind == "augmented":
-        if benchmark != "tiny-arith":
+        if not benchmark.startswith("tiny-arith"):
             raise SystemExit(f"augmented data is written for tiny-arith only, not {benchmark}")
-        vocab = ArithVocab(names=INVENTED_NAMES, questions=INVENTED_QUESTIONS, made_up_names=True)
+        vocab = ArithVocab(names=INVENTED_NAMES, questions=INVENTED_QUESTIONS, made_up_names=True, **opts)
         own = bench.make_items(n // 2, seed, "train-augmented", vocab)  # type: ignore[attr-defined]
         items = items[: n - len(own)] + own
         random.Random(seed).shuffle(items)
@@ -100,6 +103,11 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=150, help="optimizer steps of each run")
     p.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 4e-3])
     p.add_argument("--n-train", type=int, default=4000)
+    p.add_argument(
+        "--options", type=json.loads, default={},
+        help="generator options of the augmented data, JSON, e.g. "
+        '\'{"ops": "1-5", "distractors": 0.5}\' for tiny-arith-v2',
+    )  # fmt: skip
     p.add_argument("--keep", type=Path, help="keep the checkpoints under this directory")
     p.add_argument("--json", type=Path, help="write the rows and correlations here")
     a = p.parse_args()
@@ -110,7 +118,7 @@ def main() -> None:
     t0 = time.perf_counter()
     for kind in ("public", "augmented"):
         data = root / f"{kind}.jsonl"
-        write_data(a.benchmark, kind, a.n_train, 0, data)
+        write_data(a.benchmark, kind, a.n_train, 0, data, a.options)
         for lr in a.lrs:
             out = root / f"{kind}-lr{lr:g}"
             cfg = SFTConfig(learning_rate=lr, max_steps=a.steps, save_fractions=(0.15, 0.4), seed=0)
