@@ -210,7 +210,10 @@ def int_range(text: Any) -> tuple[int, ...]:
 
 def probability(text: Any) -> float:
     """A number in [0, 1]."""
-    value = float(text)
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = float("nan")
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"Expect a probability in [0, 1], actually got {text!r}.")
     return value

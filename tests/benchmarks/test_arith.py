@@ -77,6 +77,7 @@ def test_v2_generator_options_reach_the_test_structure():
         ({"ops": "5-2"}, "1 <= low <= high"),
         ({"ops": "many"}, "range like"),
         ({"distractors": 1.5}, "probability"),
+        ({"distractors": "half"}, "probability in \\[0, 1\\], actually got 'half'"),
         ({"chains": 3}, "no option 'chains'; options: ops, distractors"),
     ],
 )
