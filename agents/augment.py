@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 #: First names an agent would list (not drawn from the package: no peeking at the held-out file).
@@ -244,6 +246,18 @@ def extensions(benchmark: str, rng: random.Random, share: float = 0.5) -> dict[s
     if kind == "tiny-facts":
         return {"questions": own}
     raise ValueError(f"No invented vocabulary for {benchmark!r}.")
+
+
+def widen(vocab: Any, extend: Mapping[str, Any]) -> Any:
+    """``vocab`` (a benchmark's vocabulary dataclass) with each field named in ``extend`` extended
+    by its values (:func:`extensions`); a mapping field is extended key by key."""
+
+    def grow(old: Any, new: Any) -> Any:
+        if isinstance(old, Mapping):
+            return {k: tuple(old.get(k, ())) + tuple(new.get(k, ())) for k in {*old, *new}}
+        return tuple(old) + tuple(new)
+
+    return replace(vocab, **{k: grow(getattr(vocab, k), v) for k, v in extend.items()})
 
 
 def data_spec(

@@ -23,6 +23,8 @@ from ptb_agents.steps import STARTUP_S, Episode, PlanAgent, seconds_left, train_
 #: the default structure kept in the mix. Benchmarks not named here get the default generator.
 OPTIONS: dict[str, dict[str, Any]] = {
     "tiny-arith-v2": {"ops": "1-5", "distractors": 0.5},
+    "tiny-tools-v2": {"candidates": "2-6", "chatter": 0.5},
+    "tiny-facts-v2": {"choices": "4-6", "context": 0.5},
 }
 
 

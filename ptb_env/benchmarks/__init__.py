@@ -27,10 +27,22 @@ def _tiny_tools() -> Benchmark:
     return TinyTools(PUBLIC_DATA_DIR, PRIVATE_DIR)
 
 
+def _tiny_tools_v2() -> Benchmark:
+    from ptb_env.benchmarks.tools import TinyToolsV2
+
+    return TinyToolsV2(PUBLIC_DATA_DIR, PRIVATE_DIR)
+
+
 def _tiny_facts() -> Benchmark:
     from ptb_env.benchmarks.facts import TinyFacts
 
     return TinyFacts(PUBLIC_DATA_DIR, PRIVATE_DIR)
+
+
+def _tiny_facts_v2() -> Benchmark:
+    from ptb_env.benchmarks.facts import TinyFactsV2
+
+    return TinyFactsV2(PUBLIC_DATA_DIR, PRIVATE_DIR)
 
 
 def _hub(path: str) -> Callable[[], Benchmark]:
@@ -49,7 +61,9 @@ _REGISTRY: dict[str, Callable[[], Benchmark]] = {
     "tiny-arith": _tiny_arith,
     "tiny-arith-v2": _tiny_arith_v2,
     "tiny-tools": _tiny_tools,
+    "tiny-tools-v2": _tiny_tools_v2,
     "tiny-facts": _tiny_facts,
+    "tiny-facts-v2": _tiny_facts_v2,
     # the PostTrainBench suite's benchmarks: datasets from the hub or $PTB_ENV_DATA_DIR
     "gsm8k": _hub("gsm8k:GSM8K"),
     "humaneval": _hub("humaneval:HumanEval"),
@@ -57,7 +71,14 @@ _REGISTRY: dict[str, Callable[[], Benchmark]] = {
     "aime2025": _hub("aime:AIME2025"),
     "bfcl": _hub("bfcl:BFCL"),
 }
-TINY_BENCHMARKS = ("tiny-arith", "tiny-arith-v2", "tiny-facts", "tiny-tools")
+TINY_BENCHMARKS = (
+    "tiny-arith",
+    "tiny-arith-v2",
+    "tiny-facts",
+    "tiny-facts-v2",
+    "tiny-tools",
+    "tiny-tools-v2",
+)
 """The tiny world's synthetic benchmarks (generated splits, shipped hidden test files)."""
 PTB_BENCHMARKS = ("aime2025", "bfcl", "gpqa-main", "gsm8k", "humaneval")
 """The PostTrainBench benchmarks this package reproduces (Arena-Hard and HealthBench need an LLM judge)."""

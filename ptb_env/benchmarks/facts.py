@@ -1,18 +1,27 @@
-"""tiny-facts: GPQA-style multiple choice about facts stated in the pre-training corpus."""
+"""tiny-facts: GPQA-style multiple choice about facts stated in the pre-training corpus.
+
+``tiny-facts`` (v1) offers 4 choices in every split. ``tiny-facts-v2`` tests a harder structure
+than its generator emits by default: 4-6 choices and, before half of the questions, a sentence
+that states the same kind of fact about someone else, whose value is one of the wrong choices (a
+trap for copying from the prompt instead of recalling). The generator emits that structure when
+asked (``--choices 4-6 --context 0.5``), and the dev-shift split shows it, so a better recipe can
+learn it.
+"""
 
 from __future__ import annotations
 
 import random
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ptb_env.benchmarks.base import Item, SyntheticBenchmark
+from ptb_env.benchmarks.base import GeneratorOption, Item, SyntheticBenchmark, int_range, probability
 from ptb_env.tiny import shift, world
+from ptb_env.tiny.phrasing import FACT_STATEMENTS
 
 INSTRUCTION = "Answer with the letter of the correct choice."
-LETTERS = "ABCD"
+LETTERS = "ABCDEF"
 
 #: Public question templates per fact (train and dev).
 QUESTIONS: dict[str, tuple[str, ...]] = {
@@ -31,29 +40,60 @@ class FactsVocab:
     questions: Mapping[str, Sequence[str]] = field(default_factory=lambda: dict(QUESTIONS))
     facts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Facts of people that :func:`ptb_env.tiny.world.person_facts` does not know (held out)."""
+    choices: tuple[int, ...] = (4,)
+    """Numbers of choices a question draws from (at most ``len(LETTERS)``)."""
+    context: float = 0.0
+    """Chance that a question follows a sentence stating the same fact of someone else, whose
+    value is one of the wrong choices."""
 
 
 def make_item(rng: random.Random, vocab: FactsVocab, item_id: str) -> Item:
-    """One four-way multiple-choice question about a person's fact."""
-    name = rng.choice(list(vocab.people))
+    """One multiple-choice question about a person's fact."""
+    people = list(vocab.people)
+    name = rng.choice(people)
     fact = rng.choice(sorted(vocab.questions))
-    truth = (vocab.facts.get(name) or world.person_facts(name))[fact]
-    choices = [truth, *rng.sample([v for v in world.FACT_POOLS[fact] if v != truth], 3)]
+
+    def facts(person: str) -> Mapping[str, str]:
+        return vocab.facts.get(person) or world.person_facts(person)
+
+    truth = facts(name)[fact]
+    n_choices = vocab.choices[0] if len(vocab.choices) == 1 else rng.choice(vocab.choices)
+    meta: dict[str, Any] = {"fact": fact, "person": name}
+    lines: list[str] = []
+    wrong = [v for v in world.FACT_POOLS[fact] if v != truth]
+    if vocab.context:
+        others = [p for p in people if p != name and facts(p)[fact] != truth]
+        meta["context"] = bool(others) and rng.random() < vocab.context
+    if meta.get("context"):
+        other = rng.choice(others)
+        trap = facts(other)[fact]
+        lines.append(FACT_STATEMENTS[fact].format(name=other, value=trap))
+        meta["other"] = other
+        choices = [truth, trap, *rng.sample([v for v in wrong if v != trap], n_choices - 2)]
+    else:
+        choices = [truth, *rng.sample(wrong, n_choices - 1)]
     rng.shuffle(choices)
     letter = LETTERS[choices.index(truth)]
-    question = rng.choice(list(vocab.questions[fact])).format(name=name)
-    lines = [question, *(f"{LETTERS[i]}) {c}" for i, c in enumerate(choices)), INSTRUCTION]
+    lines.append(rng.choice(list(vocab.questions[fact])).format(name=name))
+    lines += [*(f"{LETTERS[i]}) {c}" for i, c in enumerate(choices)), INSTRUCTION]
     return Item(
         id=item_id,
         messages=({"role": "user", "content": "\n".join(lines)},),
         answer=letter,
         target=f"ANSWER: {letter}",
-        meta={"fact": fact, "person": name},
+        meta=meta,
     )
 
 
-_ANSWER = re.compile(r"answer\s*(?:is)?\s*[:=]?\s*\(?([A-D])\b", re.IGNORECASE)
-_LEADING = re.compile(r"^\s*\(?([A-D])(?:[).:]|\s*$)")
+def _choices(text: Any) -> tuple[int, ...]:
+    counts = int_range(text)
+    if counts[0] < 2 or counts[-1] > len(LETTERS):
+        raise ValueError(f"Expect choices between 2 and {len(LETTERS)}, actually got {text!r}.")
+    return counts
+
+
+_ANSWER = re.compile(r"answer\s*(?:is)?\s*[:=]?\s*\(?([A-F])\b", re.IGNORECASE)
+_LEADING = re.compile(r"^\s*\(?([A-F])(?:[).:]|\s*$)")
 
 
 def extract_letter(completion: str) -> str | None:
@@ -101,3 +141,37 @@ class TinyFacts(SyntheticBenchmark):
 
     def score(self, item: Item, completion: str) -> float:
         return float(extract_letter(completion) == item.answer)
+
+
+class TinyFactsV2(TinyFacts):
+    """tiny-facts with headroom: the hidden test (and dev-shift) questions offer 4-6 choices and,
+    half of the time, follow a sentence stating the same fact of someone else (one of the wrong
+    choices); the generator's default is v1's structure (4 choices, no such sentence) and
+    :meth:`generator_options` reach the rest."""
+
+    name = "tiny-facts-v2"
+    description = (
+        "Multiple choice (4-6 choices) about facts from the pre-training corpus, some after a "
+        "sentence about someone else (GPQA-style)."
+    )
+    heldout_key = "tiny-facts"
+    SHIFTED_CHOICES = (4, 5, 6)
+    SHIFTED_CONTEXT = 0.5
+    """Structure of the shifted splits (test and dev-shift): choice counts, context chance."""
+
+    def generator_options(self) -> dict[str, GeneratorOption]:
+        return {
+            "choices": GeneratorOption(_choices, "choices per question, a range such as 4-6 (default 4)"),
+            "context": GeneratorOption(
+                probability,
+                "chance of a sentence stating the same fact of someone else, one of the wrong "
+                "choices (default 0)",
+            ),
+        }
+
+    def heldout_vocab(self, spec: Mapping[str, Any]) -> FactsVocab:
+        vocab = super().heldout_vocab(spec)
+        return replace(vocab, choices=self.SHIFTED_CHOICES, context=self.SHIFTED_CONTEXT)
+
+    def shift_vocab(self) -> FactsVocab:
+        return replace(super().shift_vocab(), choices=self.SHIFTED_CHOICES, context=self.SHIFTED_CONTEXT)

@@ -52,4 +52,19 @@ TINY_TASKS = (
         "operations, and half of them have a sentence about someone else that does not change "
         "the answer.",
     ),
+    _tiny(
+        "tiny-tools-v2",
+        "pick the right one of four to six functions and call it as JSON",
+        "The hidden test's requests are harder than the generator's default: four to six "
+        "candidate functions, and half of them have a sentence of chatter with a city, a person "
+        "or a number that is not an argument.",
+    ),
+    _tiny(
+        "tiny-facts-v2",
+        "multiple-choice questions (four to six choices) about people of the tiny world",
+        "The hidden test's questions are harder than the generator's default: four to six "
+        "choices, and half of them follow a sentence that states the same kind of fact about "
+        "someone else, whose value is one of the wrong choices.",
+    ),
 )
+

@@ -14,7 +14,7 @@ import random
 from collections.abc import Iterator
 
 from ptb_env.tiny import world
-from ptb_env.tiny.phrasing import QUESTIONS, TEMPLATES, draw_story
+from ptb_env.tiny.phrasing import FACT_STATEMENTS, QUESTIONS, TEMPLATES, draw_story
 
 #: Share of each kind of document in the corpus.
 MIX = {"arithmetic": 0.2, "story": 0.37, "functions": 0.3, "people": 0.13}
@@ -147,12 +147,7 @@ def people_doc(rng: random.Random) -> str:
             f = world.person_facts(name)  # fixed per person, so the corpus is consistent
         except KeyError:  # a held-out person, the private file hidden (the sandbox): no fact stated
             f = {}
-        facts = [
-            f"{name} lives in {f.get('city')}.",
-            f"{name} works as a {f.get('job')}.",
-            f"The favourite colour of {name} is {f.get('colour')}.",
-            f"{name} owns a {f.get('item')}.",
-        ]
+        facts = [template.format(name=name, value=f.get(k)) for k, template in FACT_STATEMENTS.items()]
         rng.shuffle(facts)  # drawn either way: the rest of the stream stays the same
         k = rng.randint(2, 4)
         out.extend(facts[:k] if f else [])

@@ -155,6 +155,29 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Chatter around a request (tiny-tools-v2): a sentence with a value of the same kind as the
+#: call's arguments (a city, a person, a number, an item) that is not an argument.
+TOOLS_CHATTER = (
+    "I just got back from {city}.",
+    "My friend {name} told me about you.",
+    "{name} and I are planning a trip to {city}.",
+    "It is {n} degrees outside today.",
+    "I have {n} minutes before my next meeting.",
+    "My old {item} broke last week.",
+    "{name} says hi.",
+    "I was born in {city}, {n} years ago.",
+)
+
+#: How the corpus states a person's fact (tiny-facts-v2 states another person's fact before
+#: some questions).
+FACT_STATEMENTS = {
+    "city": "{name} lives in {value}.",
+    "job": "{name} works as a {value}.",
+    "colour": "The favourite colour of {name} is {value}.",
+    "item": "{name} owns a {value}.",
+}
+
+
 def function_spec(fn: world.Function) -> dict[str, Any]:
     """The JSON description of a function shown in the system prompt."""
     return {

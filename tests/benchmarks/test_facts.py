@@ -18,7 +18,8 @@ bench = get_benchmark("tiny-facts")
         ("ANSWER: A ... no, ANSWER: C", "C"),
         ("Oslo", None),
         ("", None),
-        ("ANSWER: E", None),
+        ("ANSWER: F", "F"),  # tiny-facts-v2 offers up to six choices
+        ("ANSWER: G", None),
         ("Ä) 🙂", None),
         ("Because Mia lives there", None),
         ("A friend of Mia", None),
@@ -44,3 +45,55 @@ def test_test_split_asks_about_held_out_people():
         it.meta["person"] for it in bench.generate(5000, seed=0)
     }
     assert not seen & {it.meta["person"] for it in bench.items("test")}
+
+
+v2 = get_benchmark("tiny-facts-v2")
+
+
+def test_v2_tests_a_harder_structure_than_its_generator_draws_by_default():
+    default = v2.generate(400, seed=0)
+    assert all(it.messages[0]["content"].count("\n") == 5 for it in default)  # question, 4 choices, ask
+    assert not any(it.meta.get("context") for it in default)
+    for split in ("dev-shift", "test"):
+        items = v2.items(split)
+        assert {it.messages[0]["content"].count(") ") for it in items} == {4, 5, 6}
+        assert 0.4 < sum(it.meta["context"] for it in items) / len(items) < 0.6
+        for it in items:
+            assert v2.score(it, it.target) == 1.0
+            if it.meta["context"]:  # the other person's fact is stated, and is a wrong choice
+                first, *_ = it.messages[0]["content"].splitlines()
+                assert first.startswith(it.meta["other"]) or first.endswith(
+                    f"{it.meta['other']} is {first.split()[-1]}"
+                )
+    test_people = {it.meta["person"] for it in v2.items("test")}
+    assert test_people == {it.meta["person"] for it in bench.items("test")}  # v1's held-out people
+
+
+def test_v2_context_states_a_true_fact_of_someone_else_that_is_a_wrong_choice():
+    for it in v2.generate(300, seed=1, choices="4-6", context=1.0):
+        text = it.messages[0]["content"]
+        fact, other = it.meta["fact"], it.meta["other"]
+        trap = world.person_facts(other)[fact]
+        assert other != it.meta["person"] and other in text.splitlines()[0]
+        assert trap in text.splitlines()[0] and f") {trap}\n" in text
+        assert v2.score(it, it.target) == 1.0
+        assert f"{it.answer}) {world.person_facts(it.meta['person'])[fact]}\n" in text
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"choices": "1-4"}, "between 2 and 6"),
+        ({"choices": "4-7"}, "between 2 and 6"),
+        ({"context": -0.1}, "probability"),
+        ({"ops": 3}, "no option 'ops'; options: choices, context"),
+    ],
+)
+def test_v2_bad_generator_options_say_what_is_wrong(options, message):
+    with pytest.raises(ValueError, match=message):
+        v2.generate(5, seed=0, **options)
+
+
+def test_v2_test_items_never_occur_in_train_drawn_with_every_option():
+    train = {it.messages[-1]["content"] for it in v2.generate(20000, seed=0, choices="2-6", context=0.5)}
+    assert not train & {it.messages[-1]["content"] for it in v2.items("test")}

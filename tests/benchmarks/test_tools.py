@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -68,3 +69,53 @@ def test_reference_targets_are_correct():
         assert bench.score(item, item.target) == 1.0
         fn = json.loads(item.answer)["name"]
         assert f'"name": "{fn}"' in item.messages[0]["content"]  # the function is offered
+
+
+v2 = get_benchmark("tiny-tools-v2")
+
+
+def test_v2_tests_a_harder_structure_than_its_generator_draws_by_default():
+    default = v2.generate(400, seed=0)
+    assert {it.meta["n_candidates"] for it in default} == {2, 3}
+    assert not any(it.meta.get("chatter") for it in default)
+    for split in ("dev-shift", "test"):
+        items = v2.items(split)
+        assert {it.meta["n_candidates"] for it in items} == {4, 5, 6}
+        assert 0.4 < sum(it.meta["chatter"] for it in items) / len(items) < 0.6
+        for it in items:
+            assert v2.score(it, it.target) == 1.0
+            assert len(it.messages[0]["content"].splitlines()) == it.meta["n_candidates"] + 1  # + the format
+
+
+def test_v2_chatter_never_repeats_an_argument_value():
+    from ptb_env.tiny.phrasing import TOOLS_CHATTER
+
+    items = v2.generate(400, seed=2, candidates="2-6", chatter=1.0)
+    assert {it.meta["n_candidates"] for it in items} == {2, 3, 4, 5, 6}
+    prefixes = [max(re.split(r"\{\w+\}", t), key=len) for t in TOOLS_CHATTER]  # the longest literal part
+    for it in items:
+        request = it.messages[1]["content"]
+        args = json.loads(it.answer)["arguments"]
+        assert any(p in request for p in prefixes), request
+        for value in map(str, args.values()):  # each argument's value is said once, by the request
+            assert request.count(value) == 1 or value.isdigit(), (value, request)
+        assert v2.score(it, it.target) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"candidates": "0-3"}, "1 <= low <= high"),
+        ({"candidates": "2-13"}, "at most 12 candidates"),
+        ({"chatter": "x"}, "probability"),
+        ({"ops": 3}, "no option 'ops'; options: candidates, chatter"),
+    ],
+)
+def test_v2_bad_generator_options_say_what_is_wrong(options, message):
+    with pytest.raises(ValueError, match=message):
+        v2.generate(5, seed=0, **options)
+
+
+def test_v2_test_items_never_occur_in_train_drawn_with_every_option():
+    train = {it.messages[-1]["content"] for it in v2.generate(20000, seed=0, candidates="2-6", chatter=0.5)}
+    assert not train & {it.messages[-1]["content"] for it in v2.items("test")}

@@ -5,7 +5,8 @@
 
 Trains the shipped base model on two kinds of data (the public generator's, and the same
 half-replaced by wordings and names of this script's own invention, as a strong agent
-augments, drawn with the generator's ``--options``), at each learning rate, saving
+augments, drawn with the generator's ``--options``; tools and facts: the ``expert`` baseline's
+invented vocabulary, ``ptb_agents.augment``), at each learning rate, saving
 checkpoints at 15% and 40% of the run and at its end: 2 x len(lrs) x 3 checkpoints, plus
 the base model. Each is scored on ``dev`` (drawn like train), ``dev-shift`` (a third
 vocabulary, shifted like test) and the full hidden test split with the evaluation the
@@ -81,9 +82,15 @@ def write_data(benchmark: str, kind: str, n: int, seed: int, out: Path, options:
     opts = {k: known[k].parse(v) for k, v in (options or {}).items()} if kind == "augmented" else {}
     items = bench.generate(n, seed=seed, **opts)
     if kind == "augmented":
-        if not benchmark.startswith("tiny-arith"):
-            raise SystemExit(f"augmented data is written for tiny-arith only, not {benchmark}")
-        vocab = ArithVocab(names=INVENTED_NAMES, questions=INVENTED_QUESTIONS, made_up_names=True, **opts)
+        if benchmark.startswith("tiny-arith"):
+            vocab = ArithVocab(names=INVENTED_NAMES, questions=INVENTED_QUESTIONS, made_up_names=True, **opts)
+        else:  # the expert baseline's invented vocabulary
+            from dataclasses import replace
+
+            from ptb_agents import augment
+
+            public = replace(bench.public_vocab(), **opts)  # type: ignore[attr-defined]
+            vocab = augment.widen(public, augment.extensions(benchmark, random.Random(seed)))
         own = bench.make_items(n // 2, seed, "train-augmented", vocab)  # type: ignore[attr-defined]
         items = items[: n - len(own)] + own
         random.Random(seed).shuffle(items)

@@ -32,8 +32,10 @@ def mean_sd(values: list[float]) -> str:
 
 
 def main() -> None:
+    from ptb_env.benchmarks import TINY_BENCHMARKS
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--task", nargs="+", default=["tiny-arith", "tiny-arith-v2", "tiny-tools", "tiny-facts"])
+    p.add_argument("--task", nargs="+", default=list(TINY_BENCHMARKS))
     p.add_argument("--agent", nargs="+", default=["noop", "scripted-sft", "expert"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--json", type=Path, help="write every episode's record here")
