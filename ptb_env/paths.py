@@ -15,6 +15,8 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TINY_MODEL_DIR = PACKAGE_DIR / "tiny" / "model"
+TINY_GRID_DIR = PACKAGE_DIR / "tiny" / "grid"
+"""The tiny grid's other base models, one directory each (``ptb_env.tiny.build.PRESETS``)."""
 PUBLIC_DATA_DIR = PACKAGE_DIR / "benchmarks" / "data"
 PRIVATE_DIR = PACKAGE_DIR / "_private"
 GRADER_MODULES = ("grading",)

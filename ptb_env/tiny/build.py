@@ -12,10 +12,10 @@ import itertools
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from ptb_env.paths import TINY_MODEL_DIR
+from ptb_env.paths import TINY_GRID_DIR, TINY_MODEL_DIR
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,34 @@ class BuildConfig:
     intermediate_size: int = 512
     vocab_size: int = 2048
     """Upper bound; the BPE trainer stops earlier when the corpus has fewer merges."""
+    digits: str = "single"
+    """Numbers as single digits (Qwen) or runs of digits BPE may merge (``"grouped"``)."""
+    chat_format: str = "chatml"
+    """Chat format of the tokenizer (``ptb_env.tiny.tokenizer.CHAT_FORMATS``)."""
+
+
+#: The tiny grid's base models, built by ``python -m ptb_env.tiny.build --preset NAME``. They
+#: differ the way PostTrainBench's do: in size, in pre-training length, and in tokenizer and chat
+#: format. ``tiny-2m`` is the shipped default model (``ptb_env/tiny/model``).
+PRESETS: dict[str, BuildConfig] = {
+    "tiny-2m": BuildConfig(),
+    "tiny-1m-short": BuildConfig(
+        out_dir=TINY_GRID_DIR / "tiny-1m-short",
+        steps=400,
+        hidden_size=128,
+        layers=3,
+        heads=4,
+        kv_heads=2,
+        intermediate_size=352,
+    ),
+    "tiny-2m-gemma": BuildConfig(
+        out_dir=TINY_GRID_DIR / "tiny-2m-gemma",
+        steps=600,
+        vocab_size=1536,
+        digits="grouped",
+        chat_format="turns",
+    ),
+}
 
 
 def model_config(cfg: BuildConfig, tokenizer):
@@ -92,7 +120,9 @@ def build(cfg: BuildConfig) -> dict:
 
     t0 = time.time()
     out = Path(cfg.out_dir)
-    tokenizer = train_tokenizer(out, seed=cfg.seed, vocab_size=cfg.vocab_size)
+    tokenizer = train_tokenizer(
+        out, seed=cfg.seed, vocab_size=cfg.vocab_size, digits=cfg.digits, chat_format=cfg.chat_format
+    )
     blocks = packed_blocks(cfg, tokenizer)
     set_seed(cfg.seed)
     model = Qwen3ForCausalLM(model_config(cfg, tokenizer))
@@ -154,15 +184,18 @@ def build(cfg: BuildConfig) -> dict:
 
 
 def main() -> None:
-    defaults = BuildConfig()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out-dir", type=Path, default=defaults.out_dir)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--steps", type=int, default=defaults.steps)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument(
+        "--preset", choices=sorted(PRESETS), default="tiny-2m", help="which base model (default: tiny-2m)"
+    )
+    parser.add_argument("--out-dir", type=Path, help="default: the preset's directory")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float)
     a = parser.parse_args()
-    info = build(BuildConfig(out_dir=a.out_dir, seed=a.seed, steps=a.steps, batch_size=a.batch_size, lr=a.lr))
+    overrides = {k: v for k, v in vars(a).items() if k != "preset" and v is not None}
+    info = build(replace(PRESETS[a.preset], **overrides))
     print(json.dumps(info, indent=2))
 
 
