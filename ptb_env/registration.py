@@ -10,6 +10,12 @@ ENTRY_POINT = "ptb_env.env:PostTrainEnv"
 RECIPE_ENTRY_POINT = "ptb_env.wrappers.recipe:make_recipe_env"
 
 
+def recipe_id(task_id: str) -> str:
+    """The Gymnasium id of a tiny task's recipe wrapper: ``PostTrainRecipe-<task>-v0`` (``/`` becomes
+    ``-``, as in :func:`ptb_env.tasks.gym_id`)."""
+    return f"PostTrainRecipe-{task_id.replace('/', '-')}-v0"
+
+
 def register_envs() -> None:
     """Register ``PostTrain-v0`` and ``PostTrain-<task>-v0`` for every registered task (idempotent).
 
@@ -26,7 +32,7 @@ def register_envs() -> None:
     # The discrete recipe wrapper for classic RL (ptb_env/wrappers/recipe.py), tiny tasks only:
     # it generates training data with the tiny benchmarks' generators.
     tiny = [t for t in list_tasks() if t.startswith("tiny-")]
-    recipe_ids = {"PostTrainRecipe-v0": DEFAULT_TASK, **{f"PostTrainRecipe-{t}-v0": t for t in tiny}}
+    recipe_ids = {"PostTrainRecipe-v0": DEFAULT_TASK, **{recipe_id(t): t for t in tiny}}
     for env_id, task in recipe_ids.items():
         if env_id not in gym.registry:
             gym.register(env_id, entry_point=RECIPE_ENTRY_POINT, kwargs={"task": task}, nondeterministic=True)

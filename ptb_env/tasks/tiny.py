@@ -1,9 +1,13 @@
-"""The tiny suite: the shipped tiny base model on each synthetic benchmark (2 CPU cores, minutes)."""
+"""The tiny suite: the shipped tiny base model on each synthetic benchmark (2 CPU cores, minutes),
+and the tiny grid: each v2 benchmark on each of the tiny base models (``<benchmark>/<model>``)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from ptb_env.paths import TINY_MODEL_DIR
 from ptb_env.tasks.spec import TaskSpec
+from ptb_env.tiny.build import PRESETS
 
 _GENERATE = (
     "Generate training data with `python -m ptb_env.benchmarks.generate {b} --n 4000 --seed 0 "
@@ -68,3 +72,26 @@ TINY_TASKS = (
     ),
 )
 
+#: The tiny grid's base models: name -> model directory (``python -m ptb_env.tiny.build --preset
+#: NAME`` builds each; ``tiny-2m`` is the default tasks' model).
+TINY_MODELS = {name: cfg.out_dir for name, cfg in PRESETS.items()}
+GRID_BENCHMARKS = ("tiny-arith-v2", "tiny-tools-v2", "tiny-facts-v2")
+"""The benchmarks of the tiny grid (the versions with headroom)."""
+
+
+def _grid() -> tuple[TaskSpec, ...]:
+    by_id = {t.id: t for t in TINY_TASKS}
+    return tuple(
+        dataclasses.replace(
+            by_id[bench],
+            id=f"{bench}/{model}",
+            base_model=str(path),
+            title=f"post-train the tiny base model {model} for {bench}",
+        )
+        for bench in GRID_BENCHMARKS
+        for model, path in TINY_MODELS.items()
+    )
+
+
+GRID_TASKS = _grid()
+"""``<benchmark>/<model>`` for each of :data:`GRID_BENCHMARKS` x :data:`TINY_MODELS`."""

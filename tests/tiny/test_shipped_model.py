@@ -1,8 +1,12 @@
 """The shipped tiny base model: HF files present, small, loadable offline, Qwen3-style."""
 
 import json
+from dataclasses import asdict
 
-from ptb_env.paths import TINY_MODEL_DIR
+import pytest
+
+from ptb_env.tasks.tiny import TINY_MODELS
+from ptb_env.tiny.build import PRESETS, BuildConfig
 
 FILES = (
     "config.json",
@@ -14,14 +18,20 @@ FILES = (
 )
 
 
-def test_shipped_files_and_size():
-    for name in FILES:
-        assert (TINY_MODEL_DIR / name).is_file(), name
-    total = sum(p.stat().st_size for p in TINY_MODEL_DIR.iterdir() if p.is_file())
+@pytest.mark.parametrize("model", sorted(TINY_MODELS))
+def test_shipped_files_and_size(model):
+    path = TINY_MODELS[model]
+    for name in (*FILES, "build_info.json"):
+        assert (path / name).is_file(), name
+    total = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
     assert total <= 20 * 2**20
-    config = json.loads((TINY_MODEL_DIR / "config.json").read_text())
+    config = json.loads((path / "config.json").read_text())
     assert config["architectures"] == ["Qwen3ForCausalLM"]
     assert "auto_map" not in config
+    built = json.loads((path / "build_info.json").read_text())["config"]
+    defaults = asdict(BuildConfig())  # fields added since a model was built have their default
+    for key, value in asdict(PRESETS[model]).items():  # the shipped files are the preset's
+        assert key == "out_dir" or built.get(key, defaults[key]) == value, key
 
 
 def test_loads_offline(tiny_model):

@@ -1,0 +1,56 @@
+"""The tiny grid: each v2 benchmark on each tiny base model, registered, graded like the rest."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium as gym
+import pytest
+
+from ptb_env.registration import recipe_id
+from ptb_env.tasks import get_task, gym_id, list_tasks
+from ptb_env.tasks.tiny import GRID_BENCHMARKS, GRID_TASKS, TINY_MODELS
+
+GRID_IDS = [t.id for t in GRID_TASKS]
+
+
+def test_the_grid_has_every_benchmark_on_every_model_once():
+    assert len(GRID_IDS) == len(set(GRID_IDS)) == len(GRID_BENCHMARKS) * len(TINY_MODELS) >= 9
+    assert {(get_task(t).benchmark, t.split("/")[1]) for t in GRID_IDS} == {
+        (b, m) for b in GRID_BENCHMARKS for m in TINY_MODELS
+    }
+
+
+@pytest.mark.parametrize("task", GRID_IDS)
+def test_each_grid_task_is_registered_with_its_base_model(task):
+    spec = get_task(task)
+    model = task.split("/")[1]
+    assert task in list_tasks("tiny")
+    assert spec.base_model == str(TINY_MODELS[model])
+    assert json.loads((TINY_MODELS[model] / "config.json").read_text())["architectures"] == [
+        "Qwen3ForCausalLM"
+    ]
+    assert spec.dev_split == "dev-shift" and model in spec.title
+    assert gym.spec(gym_id(task)).kwargs["task"] == task
+    assert gym.spec(recipe_id(task)).kwargs["task"] == task
+    assert "/" not in gym_id(task) and "/" not in recipe_id(task)  # a "/" is a Gymnasium namespace
+
+
+def test_the_models_differ_in_size_and_chat_format():
+    from transformers import AutoTokenizer
+
+    sizes = {m: json.loads((p / "build_info.json").read_text())["parameters"] for m, p in TINY_MODELS.items()}
+    assert sizes["tiny-1m-short"] < sizes["tiny-2m"] / 2
+    talk = [{"role": "user", "content": "hi"}]
+    rendered = {
+        m: AutoTokenizer.from_pretrained(p).apply_chat_template(
+            talk, add_generation_prompt=True, tokenize=False
+        )
+        for m, p in TINY_MODELS.items()
+    }
+    assert (
+        rendered["tiny-2m"]
+        == rendered["tiny-1m-short"]
+        == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    )
+    assert rendered["tiny-2m-gemma"] == "<start_of_turn>user\nhi<end_of_turn>\n<start_of_turn>model\n"
