@@ -17,14 +17,14 @@ from typing import Any
 
 from ptb_agents import augment
 from ptb_agents.steps import STARTUP_S, Episode, PlanAgent, seconds_left, train_and_wait
+from ptb_env.benchmarks import TINY_BENCHMARKS, get_benchmark
 
 #: Generator options the expert sets per benchmark: the structure it reads off the dev-shift
 #: split (longer problems, sentences that do not matter, more candidate functions, ...), with
-#: the default structure kept in the mix. Benchmarks not named here get the default generator.
+#: the default structure kept in the mix (each benchmark's ``STRUCTURE_OPTIONS``). Benchmarks
+#: not named here get the default generator.
 OPTIONS: dict[str, dict[str, Any]] = {
-    "tiny-arith-v2": {"ops": "1-5", "distractors": 0.5},
-    "tiny-tools-v2": {"candidates": "2-6", "chatter": 0.5},
-    "tiny-facts-v2": {"choices": "4-6", "context": 0.5},
+    name: dict(options) for name in TINY_BENCHMARKS if (options := get_benchmark(name).STRUCTURE_OPTIONS)
 }
 
 

@@ -15,7 +15,8 @@ Aggregation (PostTrainBench's rules):
    one benchmark are averaged over the base models;
 3. the overall score is the average over benchmarks weighted by
    1/(instruct - base) (reference values shipped in
-   ``ptb_env/tasks/data/ptb_reference.json`` with their source); the weights are
+   ``ptb_env/tasks/data/ptb_reference.json`` with their source, and for the tiny grid in
+   ``tiny_reference.json``, which ``python -m ptb_env.tasks.reference`` makes); the weights are
    renormalised over the benchmarks present, so a 5-benchmark overall is not
    comparable digit for digit with the paper's 7-benchmark one.
 
@@ -35,12 +36,20 @@ from pathlib import Path
 from typing import Any
 
 REFERENCE_FILE = Path(__file__).resolve().parent / "tasks" / "data" / "ptb_reference.json"
+TINY_REFERENCE_FILE = REFERENCE_FILE.with_name("tiny_reference.json")
+"""The tiny grid's reference scores (``python -m ptb_env.tasks.reference`` writes it)."""
 REQUIRED = ("agent", "task", "status", "score", "base_score")
 
 
 def load_reference() -> dict[str, Any]:
-    """The shipped reference scores and weights (with their source)."""
-    return json.loads(REFERENCE_FILE.read_text(encoding="utf-8"))
+    """The shipped reference scores and weights (with their source): PostTrainBench's, and the
+    tiny grid's where its file is shipped."""
+    ref = json.loads(REFERENCE_FILE.read_text(encoding="utf-8"))
+    if TINY_REFERENCE_FILE.is_file():
+        tiny = json.loads(TINY_REFERENCE_FILE.read_text(encoding="utf-8"))
+        ref["benchmarks"] = {**ref["benchmarks"], **tiny["benchmarks"]}
+        ref["source"] = f"{ref['source']} Tiny grid: {tiny['source']}"
+    return ref
 
 
 def read_results(runs_dir: str | Path) -> list[dict[str, Any]]:
@@ -142,6 +151,6 @@ def format_table(board: Mapping[str, Any]) -> str:
         lines.append(f"{agent[:16]:16s} " + " ".join(cells) + f" {overall:>8s}")
     lines.append(
         "scores in %; flagged or failed runs count as the base model; overall weighted by "
-        "1/(instruct - base) over the PostTrainBench benchmarks present"
+        "1/(instruct - base) over the benchmarks present that have reference scores"
     )
     return "\n".join(lines)

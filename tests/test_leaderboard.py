@@ -98,3 +98,24 @@ def test_cli_prints_the_table_and_writes_json(tmp_path, capsys):
     assert out[2].startswith("good") and out[3].startswith("bad")  # sorted by overall score
     assert json.loads((tmp_path / "b.json").read_text())["bad"]["benchmarks"]["gsm8k"]["score"] == 20.0
     assert main(["leaderboard", str(tmp_path / "missing")]) == 2
+
+
+def test_the_tiny_grids_reference_weighs_its_benchmarks(tmp_path, monkeypatch):
+    from ptb_env import leaderboard
+    from ptb_env.tasks.reference import Recipe, summarise
+
+    cells = [
+        {"task": "tiny-arith-v2/tiny-2m", "base": 0.0, "score": 0.4},
+        {"task": "tiny-arith-v2/tiny-1m-short", "base": 0.0, "score": 0.2},
+        {"task": "tiny-facts-v2/tiny-2m", "base": 0.1, "score": 0.6},
+    ]
+    path = tmp_path / "tiny_reference.json"
+    path.write_text(json.dumps(summarise(cells, Recipe())))
+    monkeypatch.setattr(leaderboard, "TINY_REFERENCE_FILE", path)
+    ref = load_reference()
+    assert ref["benchmarks"]["tiny-arith-v2"]["instruct"] == pytest.approx(30.0)  # mean over models
+    assert "gsm8k" in ref["benchmarks"] and "Tiny grid" in ref["source"]
+    rows = [run("a", "tiny-arith-v2/tiny-2m", 0.3, 0.0), run("a", "tiny-facts-v2/tiny-2m", 0.2, 0.1)]
+    board = aggregate(rows)["a"]
+    w_arith, w_facts = 1 / 30.0, 1 / 50.0  # 1 / (instruct - base)
+    assert board["overall"] == pytest.approx((w_arith * 30 + w_facts * 20) / (w_arith + w_facts))

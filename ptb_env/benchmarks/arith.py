@@ -132,6 +132,7 @@ class TinyArithV2(TinyArith):
     SHIFTED_OPS = (2, 3, 4, 5)
     SHIFTED_DISTRACTORS = 0.5
     """Structure of the shifted splits (test and dev-shift): operation counts, distractor chance."""
+    STRUCTURE_OPTIONS = {"ops": "1-5", "distractors": 0.5}
 
     def generator_options(self) -> dict[str, GeneratorOption]:
         return {

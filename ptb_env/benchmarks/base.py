@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ptb_env.errors import SplitNotAvailable
 
@@ -259,6 +259,12 @@ class SyntheticBenchmark(Benchmark):
     @abstractmethod
     def heldout_vocab(self, spec: Mapping[str, Any]) -> Any:
         """The vocabulary of the test split, from this benchmark's entry of the private held-out file."""
+
+    STRUCTURE_OPTIONS: ClassVar[Mapping[str, Any]] = {}
+    """Generator options that draw the structure of the shifted splits (test, dev-shift), the
+    default's kept in the mix: what the dev-shift split shows a strong agent. The ``expert``
+    baseline and the tiny grid's reference recipe use them; empty where the shift is names and
+    wordings only."""
 
     heldout_key: str | None = None
     """This benchmark's entry of the private held-out file (``None``: its name; a harder version

@@ -158,6 +158,7 @@ class TinyFactsV2(TinyFacts):
     SHIFTED_CHOICES = (4, 5, 6)
     SHIFTED_CONTEXT = 0.5
     """Structure of the shifted splits (test and dev-shift): choice counts, context chance."""
+    STRUCTURE_OPTIONS = {"choices": "4-6", "context": 0.5}
 
     def generator_options(self) -> dict[str, GeneratorOption]:
         return {

@@ -202,6 +202,7 @@ class TinyToolsV2(TinyTools):
     SHIFTED_CANDIDATES = (4, 5, 6)
     SHIFTED_CHATTER = 0.5
     """Structure of the shifted splits (test and dev-shift): candidate counts, chatter chance."""
+    STRUCTURE_OPTIONS = {"candidates": "2-6", "chatter": 0.5}
 
     def generator_options(self) -> dict[str, GeneratorOption]:
         return {

@@ -53,6 +53,28 @@ def test_dev_shift_shares_no_item_or_shape_with_train_dev_or_test(name):
     assert not shifted & shapes(bench.items("test"))
 
 
+@pytest.mark.parametrize("name", TINY_BENCHMARKS)
+def test_structure_options_draw_every_shape_of_the_shifted_splits(name):
+    """A version with a shift of structure names the generator options that reach it (the expert
+    baseline and the grid's reference recipe use them); a wording-only shift names none."""
+    bench = get_benchmark(name)
+    options = bench.STRUCTURE_OPTIONS
+    assert bool(options) == name.endswith("-v2")
+    if not options:
+        return
+    assert set(options) == set(bench.generator_options())
+
+    def shape(item):  # what the structure changes: candidates / choices / operations, extra sentence
+        meta = item.meta
+        return (
+            meta.get("n_ops", meta.get("n_candidates", item.messages[-1]["content"].count(") "))),
+            bool(meta.get("distractor") or meta.get("chatter") or meta.get("context")),
+        )
+
+    drawn = {shape(it) for it in bench.generate(2000, seed=0, **options)}
+    assert {shape(it) for it in bench.items("test")} <= drawn
+
+
 def test_dev_shift_vocabulary_is_disjoint_from_the_public_and_the_heldout_one():
     from ptb_env.benchmarks.facts import QUESTIONS as FACTS_QUESTIONS
     from ptb_env.tiny import phrasing, shift, world

@@ -54,3 +54,21 @@ def test_the_models_differ_in_size_and_chat_format():
         == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
     )
     assert rendered["tiny-2m-gemma"] == "<start_of_turn>user\nhi<end_of_turn>\n<start_of_turn>model\n"
+
+
+@pytest.mark.slow
+def test_the_reference_recipe_trains_a_gemma_style_cell_and_scores_it(tmp_path):
+    """The grid's other chat format goes through the whole path: the generator's data, SFT with
+    Gemma's turns (no system role: tools' system prompt opens the user turn), scoring."""
+    from transformers import AutoTokenizer
+
+    from ptb_env.tasks.reference import Recipe, train_and_score
+
+    recipe = Recipe(steps=4, batch_size=4)
+    cell = train_and_score("tiny-tools-v2/tiny-2m-gemma", recipe, tmp_path, split="dev")
+    assert cell["task"] == "tiny-tools-v2/tiny-2m-gemma" and cell["steps"] == 4
+    assert 0.0 <= cell["base"] <= 0.05 and 0.0 <= cell["score"] <= 1.0
+    tok = AutoTokenizer.from_pretrained(tmp_path / "model")
+    assert tok.chat_template == AutoTokenizer.from_pretrained(TINY_MODELS["tiny-2m-gemma"]).chat_template
+    first = json.loads((tmp_path / "train.jsonl").read_text().splitlines()[0])
+    assert first["messages"][0]["role"] == "system"  # the data stays role-generic; the template folds it
