@@ -109,6 +109,12 @@ class Benchmark(ABC):
         """Options of the train-data generator beyond ``n`` and ``seed``, by name (none by default)."""
         return {}
 
+    STRUCTURE_OPTIONS: ClassVar[Mapping[str, Any]] = {}
+    """Generator options that draw the structure of the shifted splits (test, dev-shift), the
+    default's kept in the mix: what the dev-shift split shows a strong agent. The ``expert``
+    baseline and the tiny grid's reference recipe use them; empty where the test shifts names
+    and wordings only, or the benchmark has no generator."""
+
     def items(self, split: str, limit: int | None = None, seed: int = 0) -> list[Item]:
         """Items of a split, the first ``limit`` of them when given.
 
@@ -259,12 +265,6 @@ class SyntheticBenchmark(Benchmark):
     @abstractmethod
     def heldout_vocab(self, spec: Mapping[str, Any]) -> Any:
         """The vocabulary of the test split, from this benchmark's entry of the private held-out file."""
-
-    STRUCTURE_OPTIONS: ClassVar[Mapping[str, Any]] = {}
-    """Generator options that draw the structure of the shifted splits (test, dev-shift), the
-    default's kept in the mix: what the dev-shift split shows a strong agent. The ``expert``
-    baseline and the tiny grid's reference recipe use them; empty where the shift is names and
-    wordings only."""
 
     heldout_key: str | None = None
     """This benchmark's entry of the private held-out file (``None``: its name; a harder version
