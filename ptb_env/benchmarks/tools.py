@@ -42,7 +42,7 @@ def call_json(name: str, arguments: Mapping[str, Any]) -> str:
 
 
 def make_item(rng: random.Random, vocab: ToolsVocab, item_id: str) -> Item:
-    """One request with 2-3 candidate functions and the expected call."""
+    """One request with candidate functions (``vocab.candidates`` of them) and the expected call."""
     fns = rng.sample([f for f in world.FUNCTIONS if f.name in vocab.templates], rng.choice(vocab.candidates))
     fn = fns[0]
     rng.shuffle(fns)
@@ -80,20 +80,15 @@ def draw_chatter(rng: random.Random, vocab: ToolsVocab, taken: set[str]) -> str:
         taken.add(value)
         return value
 
-    def person() -> str:
+    def named(pool: str) -> str:  # a person or a city, made up half of the time where allowed
         if vocab.made_up_names and rng.random() < 0.5:
             return world.made_up_name(rng)
-        return rng.choice(vocab.pools["name"])
-
-    def city() -> str:
-        if vocab.made_up_names and rng.random() < 0.5:
-            return world.made_up_name(rng)
-        return rng.choice(vocab.pools["city"])
+        return rng.choice(vocab.pools[pool])
 
     template = rng.choice(TOOLS_CHATTER)
     values = {
-        "city": lambda: fresh(city),
-        "name": lambda: fresh(person),
+        "city": lambda: fresh(lambda: named("city")),
+        "name": lambda: fresh(lambda: named("name")),
         "n": lambda: fresh(lambda: rng.randint(2, 60)),
         "item": lambda: fresh(lambda: rng.choice(vocab.pools["item"])),
     }
