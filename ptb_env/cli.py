@@ -38,14 +38,16 @@ def _evaluate(a: argparse.Namespace) -> int:
 
 def _list(a: argparse.Namespace) -> int:
     from ptb_env.tasks import get_task, gym_id, list_tasks
+    from ptb_env.tasks.tiny import TINY_MODELS
 
-    print(f"{'task':26s} {'gym id':38s} {'benchmark':10s} {'budget':18s} base model")
+    models = {str(path): name for name, path in TINY_MODELS.items()}
+    print(f"{'task':28s} {'gym id':42s} {'benchmark':13s} {'budget':18s} base model")
     for tid in list_tasks():
         t = get_task(tid)
         budget = f"{(t.time_limit_s or 0) / 60:g} min" + (f", {t.max_steps} steps" if t.max_steps else "")
         budget += f", {t.gpus} GPU" if t.gpus else ""
-        model = Path(t.base_model).name if t.world == "tiny" else t.base_model
-        print(f"{tid:26s} {gym_id(tid):38s} {t.benchmark:10s} {budget:18s} {model} ({t.world})")
+        model = models.get(t.base_model, Path(t.base_model).name) if t.world == "tiny" else t.base_model
+        print(f"{tid:28s} {gym_id(tid):42s} {t.benchmark:13s} {budget:18s} {model} ({t.world})")
     return 0
 
 
