@@ -50,11 +50,16 @@ class ChatFormat:
     template: str
     end_of_turn: str
     special_tokens: tuple[str, ...]
+    role_words: tuple[str, ...] = ()
+    """Role names the template writes beyond the common ones (Gemma's ``model``), so that the
+    tokenizer learns them as words."""
 
 
 CHAT_FORMATS = {
     "chatml": ChatFormat(CHAT_TEMPLATE, IM_END, SPECIAL_TOKENS),
-    "turns": ChatFormat(TURNS_TEMPLATE, "<end_of_turn>", (ENDOFTEXT, "<start_of_turn>", "<end_of_turn>")),
+    "turns": ChatFormat(
+        TURNS_TEMPLATE, "<end_of_turn>", (ENDOFTEXT, "<start_of_turn>", "<end_of_turn>"), ("model",)
+    ),
 }
 DIGITS = ("single", "grouped")
 """How numbers are pre-tokenized: one digit per token, or runs of digits that BPE may merge."""
@@ -118,7 +123,7 @@ def train_tokenizer(
     tok.train_from_iterator(
         itertools.chain(
             itertools.islice(documents(seed), n_docs),
-            _prompt_texts(("model",) if chat_format == "turns" else ()),
+            _prompt_texts(fmt.role_words),
         ),
         trainer=trainer,
     )
