@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ptb_agents import augment
-from ptb_agents.steps import STARTUP_S, Episode, PlanAgent, seconds_left, train_and_wait
+from ptb_agents.steps import STARTUP_S, Episode, PlanAgent, compute_reserve, seconds_left, train_and_wait
 from ptb_env.benchmarks import TINY_BENCHMARKS, get_benchmark
 
 #: Generator options the expert sets per benchmark: the structure it reads off the dev-shift
@@ -72,17 +72,23 @@ class ExpertAgent(PlanAgent):
             )
             obs = yield {"tool": "bash", "args": {"command": command}}
         reserve = (len(a.save_fractions) + 1) * a.eval_s + 10.0
-        train_args = {
+        train_args: dict[str, Any] = {
             "data": "data/train.jsonl",
             "out": "final_model",
             "learning_rate": a.learning_rate,
             "batch_size": a.batch_size,
-            "max_steps": 1_000_000,  # the clock ends the run
-            "max_seconds": max(5.0, seconds_left(obs) - reserve - STARTUP_S),
-            "schedule": "time",
             "save_fractions": list(a.save_fractions),
             "seed": self.seed,
         }
+        if self.compute is not None:  # the compute budget: the tool fits the steps to max_tflop
+            evals = len(a.save_fractions) + 1
+            reserve_tflop = compute_reserve(self.compute, evals, a.dev_limit)
+            train_args["max_tflop"] = self.compute["tflop"] - reserve_tflop
+            train_args["epochs"] = 100.0
+        else:
+            train_args["max_steps"] = 1_000_000  # the clock ends the run
+            train_args["max_seconds"] = max(5.0, seconds_left(obs) - reserve - STARTUP_S)
+            train_args["schedule"] = "time"
         obs, job = yield from train_and_wait(train_args)
         if job is None:
             return
@@ -94,6 +100,10 @@ class ExpertAgent(PlanAgent):
         best, best_score = "final_model", -1.0
         for model in ["final_model", *(f"final_model-steps/{s}" for s in reversed(steps))]:
             if seconds_left(obs) < a.eval_s + 5.0:
+                break
+            if self.compute is not None and obs["budget"]["compute_left"] < compute_reserve(
+                self.compute, 1, a.dev_limit, share=0.0
+            ):
                 break
             obs = yield {"tool": "evaluate", "args": {"model": model, "limit": a.dev_limit}}
             score = float(obs["result"]["score"]) if obs["result"].get("ok") else -1.0

@@ -319,8 +319,11 @@ def render_observation(obs: dict[str, Any], show_workspace: bool = True) -> str:
 
     scores = [(k, float(obs.get(f"{k}_dev_score", math.nan))) for k in ("best", "last")]
     shown = ", ".join(f"{k} {v:.3f}" for k, v in scores if not math.isnan(v)) or "none yet"
+    compute = float(budget.get("compute_left", math.inf))
     parts.append(
-        f"[budget left: {num('seconds_left', '.0f')} s, {num('steps_left', '.0f')} tool calls, "
+        "[budget left: "
+        + (f"{compute:.4g} TFLOP of compute, " if math.isfinite(compute) else "")
+        + f"{num('seconds_left', '.0f')} s, {num('steps_left', '.0f')} tool calls, "
         f"{num('dev_evals_left', '.0f')} dev evaluations; dev score: {shown}]"
     )
     if show_workspace and obs.get("workspace"):

@@ -33,6 +33,12 @@ def seconds_left(obs: Obs, default: float = 300.0) -> float:
     return left if left != float("inf") else default
 
 
+def compute_reserve(compute: dict[str, float], evals: int, items: int, share: float = 0.03) -> float:
+    """TFLOP to keep out of training on the compute budget: ``evals`` dev scores of ``items``
+    items, and ``share`` of the budget for the agent's own commands."""
+    return evals * items * compute["eval_tflop_per_item"] + share * compute["tflop"]
+
+
 def generate_data(benchmark: str, n: int, seed: int, out: str = "data/train.jsonl") -> Plan:
     """Write ``n`` synthetic training examples of ``benchmark`` with the package's generator."""
     command = f"python -m ptb_env.benchmarks.generate {benchmark} --n {n} --seed {seed} --out {out}"
@@ -87,6 +93,9 @@ class PlanAgent:
     def reset(self, obs: Obs, info: dict[str, Any], seed: int | None) -> None:
         self.benchmark = info["task"].split("/")[0]
         self.seed = 0 if seed is None else int(seed)
+        self.compute: dict[str, float] | None = info.get("compute")
+        """The compute budget's figures (``ptb_env.compute.describe``) when the episode runs on it:
+        the plan is then sized in TFLOP, the same on every machine."""
         self._start()
         self._plan = self._steps()
         next(self._plan)

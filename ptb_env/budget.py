@@ -1,4 +1,4 @@
-"""Budget ledgers of an episode: wall clock, steps and dev evaluations.
+"""Budget ledgers of an episode: wall clock, steps, dev evaluations and (opt-in) compute.
 
 Each ledger knows how much it has used, what is left and whether it is
 exhausted. The :class:`Budget` aggregates them; the env truncates the episode
@@ -13,7 +13,7 @@ Example:
     >>> t[0] = 15.0
     >>> budget.charge_step()
     >>> budget.left()
-    {'wall_clock_s': 45.0, 'steps': 1, 'dev_evals': 1}
+    {'wall_clock_s': 45.0, 'steps': 1, 'dev_evals': 1, 'compute_tflop': inf}
     >>> budget.exhausted()
     False
     >>> budget.charge_step()
@@ -137,6 +137,51 @@ class Counter:
         self._used += n
 
 
+@dataclass
+class Compute:
+    """A ledger of compute in TFLOP (the opt-in budget that does not depend on the machine).
+
+    What charges it, and at which rates, is :mod:`ptb_env.compute`'s. While ``hold()`` is true
+    (a training job it paid for in advance still runs) an empty ledger does not end the episode.
+
+    Attributes:
+        limit: TFLOP allowed; ``None`` means unlimited (the wall-clock budget rules).
+        hold: Whether work already paid for is still running.
+    """
+
+    limit: float | None
+    hold: Callable[[], bool] = lambda: False
+    _used: float = field(default=0.0, init=False, repr=False)
+
+    name = "compute_tflop"
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and not self.limit > 0:
+            raise ValueError(f"Expect a positive compute budget in TFLOP, actually: {self.limit}")
+
+    def reset(self) -> None:
+        """Forget every charge."""
+        self._used = 0.0
+
+    def used(self) -> float:
+        """TFLOP charged since reset."""
+        return self._used
+
+    def left(self) -> float:
+        """TFLOP left (``inf`` when unlimited, never negative)."""
+        if self.limit is None:
+            return float("inf")
+        return max(0.0, self.limit - self._used)
+
+    def exhausted(self) -> bool:
+        """Whether nothing is left and no paid work still runs."""
+        return self.limit is not None and self.left() <= 0.0 and not self.hold()
+
+    def charge(self, tflop: float) -> None:
+        """Record ``tflop`` (never raises: the tools check what is left before they spend it)."""
+        self._used += max(0.0, float(tflop))
+
+
 def Steps(limit: int | None) -> Counter:  # noqa: N802 - reads as a ledger type
     """The ledger of env steps (tool calls)."""
     return Counter("steps", limit)
@@ -155,8 +200,10 @@ class Budget:
         counters: Other ledgers, e.g. ``Steps(200)``, ``DevEvals(10)``.
     """
 
-    def __init__(self, wall_clock: WallClock, *counters: Counter) -> None:
+    def __init__(self, wall_clock: WallClock, *counters: Counter, compute: Compute | None = None) -> None:
         self.wall_clock = wall_clock
+        self.compute = compute or Compute(None)
+        """The compute ledger (unlimited unless the env runs on the compute budget)."""
         self.counters = {c.name: c for c in counters}
         if len(self.counters) != len(counters):
             raise ValueError("Expect one ledger per name, actually got duplicates.")
@@ -168,13 +215,16 @@ class Budget:
         steps: int | None = None,
         dev_evals: int | None = None,
         clock: Clock = time.monotonic,
+        compute_tflop: float | None = None,
     ) -> Budget:
         """The usual budget; ``None`` leaves a ledger unlimited."""
-        return cls(WallClock(seconds, clock), Steps(steps), DevEvals(dev_evals))
+        counters = (Steps(steps), DevEvals(dev_evals))
+        return cls(WallClock(seconds, clock), *counters, compute=Compute(compute_tflop))
 
     def reset(self) -> None:
         """Restart the clock and clear every counter (at ``env.reset``)."""
         self.wall_clock.reset()
+        self.compute.reset()
         for counter in self.counters.values():
             counter.reset()
 
@@ -207,12 +257,14 @@ class Budget:
         """What each ledger has left, by name (``inf`` when unlimited)."""
         out: dict[str, float | int] = {self.wall_clock.name: self.wall_clock.left()}
         out.update({name: c.left() for name, c in self.counters.items()})
+        out[self.compute.name] = self.compute.left()
         return out
 
     def exhausted_ledgers(self) -> list[str]:
         """Names of the ledgers that have run out (``dev_evals`` never truncates)."""
         names = [self.wall_clock.name] if self.wall_clock.exhausted() else []
         names += [n for n, c in self.counters.items() if n != "dev_evals" and c.exhausted()]
+        names += [self.compute.name] if self.compute.exhausted() else []
         return names
 
     def exhausted(self) -> bool:

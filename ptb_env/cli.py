@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from ptb_env.benchmarks import TINY_BENCHMARKS, list_benchmarks
 from ptb_env.paths import TINY_MODEL_DIR
@@ -69,7 +70,9 @@ def _run(a: argparse.Namespace) -> int:
         return 2
     results = []
     for seed in a.seed:
-        env = gym.make(gym_id(a.task), time_limit_s=a.time_limit, sandbox=a.sandbox, progress=False)
+        env = gym.make(
+            gym_id(a.task), time_limit_s=a.time_limit, sandbox=a.sandbox, progress=False, **_budget_kwargs(a)
+        )
         agent = make_agent(a.agent, env)
         t0 = time.perf_counter()
 
@@ -107,6 +110,13 @@ def _run(a: argparse.Namespace) -> int:
     return 0
 
 
+def _budget_kwargs(a: argparse.Namespace) -> dict[str, Any]:
+    """The env's budget arguments from ``--budget`` and ``--compute-tflop``."""
+    if a.budget == "time":
+        return {}
+    return {"budget": "compute"} | ({"compute_tflop": a.compute_tflop} if a.compute_tflop else {})
+
+
 def _print_results(rows: list[dict]) -> None:
     """The results table of ``run`` and ``batch`` (an infra error's reason under its row)."""
     width = max([12, *(len(str(r["task"])) for r in rows)])
@@ -126,7 +136,8 @@ def _print_results(rows: list[dict]) -> None:
 def _batch(a: argparse.Namespace) -> int:
     from ptb_env.distributed import grid, run_episodes, run_serial
 
-    specs = grid(a.agent, [a.task], a.seed, time_limit_s=a.time_limit, env_kwargs={"sandbox": a.sandbox})
+    env_kwargs = {"sandbox": a.sandbox, **_budget_kwargs(a)}
+    specs = grid(a.agent, [a.task], a.seed, time_limit_s=a.time_limit, env_kwargs=env_kwargs)
     if a.serial:
         rows = run_serial(specs, num_cpus_per_episode=a.cpus_per_episode, trajectories_dir=a.trajectories)
     else:
@@ -197,6 +208,16 @@ def _report(a: argparse.Namespace) -> int:
     return 0
 
 
+def _budget_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--budget",
+        default="time",
+        choices=["time", "compute"],
+        help="wall-clock seconds (default) or TFLOP, the same on any machine (ptb_env.compute)",
+    )
+    p.add_argument("--compute-tflop", type=float, default=None, help="TFLOP (default: the task's)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ptb-env", description="LLM post-training as an RL environment.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -213,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--seed", type=int, nargs="+", default=[0], help="one episode per seed")
     run.add_argument("--time-limit", type=float, default=None, help="seconds (default: the task's budget)")
     run.add_argument("--sandbox", default="bwrap", choices=["bwrap", "none"])
+    _budget_args(run)
     run.add_argument("--quiet", action="store_true", help="print only the results")
     run.add_argument("--json", help="also write the results to this JSON file")
     run.set_defaults(func=_run)
@@ -224,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     bt.add_argument("--seed", type=int, nargs="+", default=[0], help="one episode per agent and seed")
     bt.add_argument("--time-limit", type=float, default=None, help="seconds (default: the task's budget)")
     bt.add_argument("--sandbox", default="bwrap", choices=["bwrap", "none"])
+    _budget_args(bt)
     bt.add_argument("--cpus-per-episode", type=float, default=None, help="CPUs per episode (Ray default: 1)")
     bt.add_argument("--gpus-per-episode", type=float, default=0)
     bt.add_argument("--max-concurrency", type=int, default=None, help="episodes at once (default: what fits)")

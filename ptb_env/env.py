@@ -31,6 +31,7 @@ from typing import Any, Literal, cast
 import gymnasium as gym
 
 from ptb_env.budget import Budget
+from ptb_env.compute import WALL_CLOCK_FACTOR, ComputeMeter, count_parameters, describe
 from ptb_env.cpus import available_cpus
 from ptb_env.errors import EpisodeNotRunning, GraderError
 from ptb_env.grading import Grade, Grader, ScoreCache
@@ -55,6 +56,7 @@ from ptb_env.tools.train import SNAPSHOT_DIR
 from ptb_env.workspace import Workspace
 
 RewardMode = Literal["uplift", "normalized"]
+BudgetUnit = Literal["time", "compute"]
 Action = Mapping[str, Any] | str | bytes
 """A tool call: ``{"tool": name, "args": {...}}``, or the same as a JSON string (bytes: UTF-8)."""
 TRAJECTORY_STEPS = 1000
@@ -86,7 +88,12 @@ class PostTrainEnv(gym.Env[Observation, Action]):
 
     Args:
         task: Task id (see ``ptb_env.tasks.list_tasks()``) or a ``TaskSpec``.
-        time_limit_s: Wall-clock budget (default: the task's).
+        time_limit_s: Wall-clock budget (default: the task's); on the compute budget, the safety
+            limit is ``ptb_env.compute.WALL_CLOCK_FACTOR`` times it.
+        budget: ``"time"`` (the default: wall-clock seconds, as in PostTrainBench) or
+            ``"compute"``: TFLOP charged by the tools and for the agent's CPU time, so that the
+            same policy earns the same reward on any machine and load (:mod:`ptb_env.compute`).
+        compute_tflop: The compute budget (default: the task's ``compute_tflop``).
         max_steps: Steps per episode (default: the task's).
         max_dev_evals: ``evaluate`` calls per episode (default: the task's).
         test_limit: Grade on the first ``test_limit`` hidden test items only (default: the
@@ -119,6 +126,8 @@ class PostTrainEnv(gym.Env[Observation, Action]):
         task: str | TaskSpec = DEFAULT_TASK,
         *,
         time_limit_s: float | None = None,
+        budget: BudgetUnit = "time",
+        compute_tflop: float | None = None,
         max_steps: int | None = None,
         max_dev_evals: int | None = None,
         test_limit: int | None = None,
@@ -140,17 +149,31 @@ class PostTrainEnv(gym.Env[Observation, Action]):
             raise ValueError(f"Expect reward_mode 'uplift' or 'normalized', actually got {reward_mode!r}.")
         if on_grader_error not in ("raise", "report"):
             raise ValueError(f"Expect on_grader_error 'raise' or 'report', actually got {on_grader_error!r}.")
+        if budget not in ("time", "compute"):
+            raise ValueError(f"Expect budget 'time' or 'compute', actually got {budget!r}.")
+        if compute_tflop is not None and budget != "compute":
+            raise ValueError('compute_tflop sets the compute budget: pass budget="compute" too.')
         given: dict[str, Any] = {
             "time_limit_s": time_limit_s, "max_steps": max_steps, "max_dev_evals": max_dev_evals,
-            "test_limit": test_limit,
+            "test_limit": test_limit, "compute_tflop": compute_tflop,
         }  # fmt: skip
         self.task = dataclasses.replace(get_task(task), **{k: v for k, v in given.items() if v is not None})
         """The task as this env runs it: the registered one with the budget and limits given here
         (the task card, the grader and ``limits`` all read the effective values)."""
+        self.budget_unit: BudgetUnit = budget
+        if budget == "compute":
+            if self.task.compute_tflop is None:
+                raise ValueError(
+                    f"Task {self.task.id!r} has no compute budget (compute_tflop); pass compute_tflop=..."
+                )
+            if self.task.time_limit_s is not None:
+                safety = self.task.time_limit_s * WALL_CLOCK_FACTOR
+                self.task = dataclasses.replace(self.task, time_limit_s=safety)
         self.limits: dict[str, Any] = {
             "seconds": self.task.time_limit_s,
             "steps": self.task.max_steps,
             "dev_evals": self.task.max_dev_evals,
+            "compute_tflop": self.task.compute_tflop if budget == "compute" else None,
         }
         self.sandbox_kind: SandboxKind = sandbox
         self.sandbox_config = sandbox_config
@@ -179,7 +202,10 @@ class PostTrainEnv(gym.Env[Observation, Action]):
             weights={name: t.sample_weight for name, t in self.tools.items()},
         )
         self.observation_space = cast("gym.spaces.Space[Observation]", observation_space())
-        self.task_card = render_task_card(self.task, self.tools)
+        on_compute = budget == "compute"
+        self.compute_params: int | None = count_parameters(self.resolved.base_dir) if on_compute else None
+        """Parameters of the base model (what the compute budget charges by), on that budget only."""
+        self.task_card = render_task_card(self.task, self.tools, compute_params=self.compute_params)
         self._workspace: Workspace | None = None
         self._sandbox: Sandbox | None = None
         self._ctx: ToolContext | None = None
@@ -254,7 +280,9 @@ class PostTrainEnv(gym.Env[Observation, Action]):
             self._sandbox = make_sandbox(
                 self._workspace, self.sandbox_kind, config, time_left=budget.remaining_seconds, start=False
             )
-            card = render_task_card(self.task, self.tools, self._sandbox.paths.workspace)
+            card = render_task_card(
+                self.task, self.tools, self._sandbox.paths.workspace, compute_params=self.compute_params
+            )
             if card != self.task_card:  # unsandboxed, the card names this episode's host workspace
                 self.task_card = card
                 self._workspace.task_card_path.write_text(card, encoding="utf-8")
@@ -269,13 +297,18 @@ class PostTrainEnv(gym.Env[Observation, Action]):
                 value, _ = self.grader.score_workspace(workspace, rel, split, limit)
             return float(value["score"]), int(value["n"]), float(value["seconds"])
 
+        meter = None
+        if self.compute_params is not None:
+            meter = ComputeMeter(budget.compute, self._sandbox, self.compute_params, self.resolved.base_dir)
+            meter.start()
         budget.reset()
         self._steps.clear()
         self.last_call = None
         self._tool_texts = []
         self._ctx = ToolContext(
-            self.task, self._workspace, self._sandbox, budget, score_dev, DevScores(), self._dev_splits()
-        )
+            self.task, self._workspace, self._sandbox, budget, score_dev, DevScores(), self._dev_splits(),
+            meter,
+        )  # fmt: skip
         self._workspace.write_budget(budget)
         self._done = False
         obs = self._observe(ToolResult(output="Read TASK.md (also in info['task_card']) and begin."))
@@ -287,6 +320,8 @@ class PostTrainEnv(gym.Env[Observation, Action]):
             "episode_id": self._workspace.root.name,
             "workspace": str(self._workspace.root),
         }
+        if self.compute_params is not None and self.task.compute_tflop is not None:
+            info["compute"] = describe(self.compute_params, self.task.compute_tflop)
         return obs, valid_text_tree(info)
 
     def step(self, action: Action) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
@@ -301,6 +336,8 @@ class PostTrainEnv(gym.Env[Observation, Action]):
         else:
             budget.charge_step()
             call = self.runner.call(action, ctx)
+            if ctx.compute is not None:
+                ctx.compute.sample()  # the agent's own processes' CPU time
             self._tool_texts += call.texts(f"step {budget.counters['steps'].used()}")
         result = call.result
         info: dict[str, Any] = {"tool": call.tool, "result": call.info()}
@@ -435,6 +472,8 @@ class PostTrainEnv(gym.Env[Observation, Action]):
         super().close()
 
     def _teardown(self) -> None:
+        if self._ctx is not None and self._ctx.compute is not None:
+            self._ctx.compute.close()
         sandbox, workspace = self._sandbox, self._workspace
         self._sandbox = self._workspace = self._ctx = None
         self._done = True

@@ -4,7 +4,8 @@ An observation is a ``Dict``:
 
 - ``output``: text the last tool call produced (head and tail kept when long);
 - ``workspace``: a summary of the workspace (files, checkpoint, jobs);
-- ``budget``: ``seconds_left``, ``steps_left``, ``dev_evals_left`` (``inf`` when unlimited);
+- ``budget``: ``seconds_left``, ``steps_left``, ``dev_evals_left``, ``compute_left`` (TFLOP, the
+  opt-in compute budget of :mod:`ptb_env.compute`) (``inf`` when unlimited);
 - ``best_dev_score``, ``last_dev_score``: dev scores so far (NaN before the first ``evaluate``);
 - ``error``: why the last action failed ("" when it did not).
 
@@ -33,8 +34,13 @@ MAX_SUMMARY_CHARS = 4_000
 MAX_ERROR_CHARS = 2_000
 _MARKER = 200
 """Room for the cut marker that ``truncate_middle`` inserts."""
-BUDGET_KEYS = ("seconds_left", "steps_left", "dev_evals_left")
-_LEDGERS = {"seconds_left": "wall_clock_s", "steps_left": "steps", "dev_evals_left": "dev_evals"}
+BUDGET_KEYS = ("seconds_left", "steps_left", "dev_evals_left", "compute_left")
+_LEDGERS = {
+    "seconds_left": "wall_clock_s",
+    "steps_left": "steps",
+    "dev_evals_left": "dev_evals",
+    "compute_left": "compute_tflop",
+}
 
 
 def observation_space() -> spaces.Dict:
@@ -91,7 +97,8 @@ class Observation(TypedDict):
     workspace: str
     """Top-level files, the checkpoint's files and the jobs."""
     budget: dict[str, np.ndarray]
-    """``seconds_left``, ``steps_left``, ``dev_evals_left`` (float64 scalars; inf: no limit)."""
+    """``seconds_left``, ``steps_left``, ``dev_evals_left``, ``compute_left`` (float64 scalars; inf: no
+    limit)."""
     best_dev_score: np.ndarray
     last_dev_score: np.ndarray
     error: str

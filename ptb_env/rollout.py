@@ -122,10 +122,15 @@ OUTCOME_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EpisodeResult) if
 def _budget_text(obs: dict[str, Any]) -> str:
     """The budget left in ``obs`` as a short text (unlimited ledgers are left out)."""
     b = obs["budget"]
+    shown = (
+        ("compute_left", ".3g", " TFLOP"),
+        ("seconds_left", ".0f", " s"),
+        ("dev_evals_left", ".0f", " dev evals"),
+    )
     parts = [
-        f"{value:.0f}{unit} left"
-        for key, unit in (("seconds_left", " s"), ("dev_evals_left", " dev evals"))
-        if math.isfinite(value := float(b[key]))
+        f"{value:{fmt}}{unit} left"
+        for key, fmt, unit in shown
+        if math.isfinite(value := float(b.get(key, math.inf)))
     ]
     return ", ".join(parts)
 

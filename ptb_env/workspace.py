@@ -67,6 +67,7 @@ else
 fi
 [ -n "$steps_left" ] && echo "steps left: $steps_left"
 [ -n "$dev_evals_left" ] && echo "dev evaluations left: $dev_evals_left"
+[ -n "$compute_tflop_left" ] && echo "compute left: $compute_tflop_left TFLOP"
 exit 0
 """
 
@@ -307,7 +308,8 @@ class Workspace:
                 lines.append(f"deadline_epoch={int(deadline)}")
             for name, left in budget.left().items():
                 if name != budget.wall_clock.name and left != float("inf"):
-                    lines.append(f"{name}_left={int(left)}")
+                    shown = f"{left:.3f}" if isinstance(left, float) else str(left)
+                    lines.append(f"{name}_left={shown}")
         tmp = self.control_dir / ".budget.tmp"
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
         os.replace(tmp, self.control_dir / "budget")

@@ -37,7 +37,7 @@ def test_steps_and_evals():
     b.charge_step()
     b.charge_step()
     assert b.exhausted_ledgers() == ["steps"]
-    assert b.left() == {"wall_clock_s": math.inf, "steps": 0, "dev_evals": 0}
+    assert b.left() == {"wall_clock_s": math.inf, "steps": 0, "dev_evals": 0, "compute_tflop": math.inf}
 
 
 def test_unlimited_and_deadline():

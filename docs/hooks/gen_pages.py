@@ -40,7 +40,7 @@ WORLD_PAGES = {"tiny": "../tiny-world.md", "ptb": "../ptb-suite.md"}
 OBSERVATION_KEYS = {
     "output": "what the last tool call printed (head and tail kept when long)",
     "workspace": "summary of the workspace: top-level files, the files of `final_model/`, the jobs",
-    "budget": "`seconds_left`, `steps_left`, `dev_evals_left` (`inf`: unlimited)",
+    "budget": "`seconds_left`, `steps_left`, `dev_evals_left`, `compute_left` (TFLOP; `inf`: unlimited)",
     "best_dev_score": "best dev score of the episode (NaN until the first `evaluate`)",
     "last_dev_score": "last dev score of the episode (NaN until the first `evaluate`)",
     "error": 'why the last action failed; "" when it did not',

@@ -228,6 +228,7 @@ class PostTrainToolEnv:
         lora_r: int | None = None,
         lora_alpha: int | None = None,
         lora_dropout: float | None = None,
+        max_tflop: float | None = None,
     ) -> str:
         return self._call(
             "train",
@@ -249,6 +250,7 @@ class PostTrainToolEnv:
             lora_r=lora_r,
             lora_alpha=lora_alpha,
             lora_dropout=lora_dropout,
+            max_tflop=max_tflop,
         )
 
     def evaluate(self, model: str | None = None, limit: int | None = None, split: str | None = None) -> str:
@@ -274,6 +276,8 @@ class PostTrainToolEnv:
             return f"{text}\n[episode over: {why}; final_model/ is graded]".lstrip()
         b = obs["budget"]
         left = f"{float(b['seconds_left']):.0f} s, {float(b['steps_left']):g} tool calls"
+        if math.isfinite(compute := float(b.get("compute_left", math.inf))):
+            left = f"{compute:.4g} TFLOP, {left}"
         left += f", {float(b['dev_evals_left']):g} dev evaluations left"
         best = float(obs["best_dev_score"])
         dev = "" if math.isnan(best) else f"; best dev score {best:.4f}"

@@ -75,6 +75,22 @@ class Cgroup:
                 continue
         return 0
 
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds every process that ever ran inside has used (``None``: not accounted)."""
+        for d in self.dirs:
+            try:
+                return int((d / "cpuacct.usage").read_text()) / 1e9
+            except (OSError, ValueError):
+                pass
+            try:
+                for line in (d / "cpu.stat").read_text().splitlines():
+                    k, _, v = line.partition(" ")
+                    if k == "usage_usec":
+                        return int(v) / 1e6
+            except (OSError, ValueError):
+                continue
+        return None
+
     def oom_kills(self) -> int:
         """Processes killed by the out-of-memory killer so far (best effort)."""
         for d in self.dirs:
@@ -175,6 +191,19 @@ def _cpu_v1(own: dict[str, str], name: str, cpus: float, made: list[Path]) -> bo
     return True
 
 
+def _cpuacct_v1(own: dict[str, str], name: str, made: list[Path]) -> None:
+    """A v1 ``cpuacct`` cgroup (CPU time accounting for the compute budget), where there is one."""
+    root = _ROOT / "cpuacct"
+    if "cpuacct" not in own or not (root / "cpuacct.usage").exists():
+        return
+    d = root / own["cpuacct"].lstrip("/") / name
+    try:
+        d.mkdir()
+    except OSError:
+        return
+    made.append(d)
+
+
 def create_cgroup(
     name: str, memory_bytes: int | None, max_procs: int | None, cpus: float | None = None
 ) -> Cgroup | None:
@@ -205,6 +234,8 @@ def create_cgroup(
             if max_procs is not None:
                 _write(pids / "pids.max", str(max_procs))
             applied = cpus is not None and _cpu_v1(own, name, cpus, made)
+            if not any((d / "cpuacct.usage").exists() for d in made):
+                _cpuacct_v1(own, name, made)
             return Cgroup(made, 1, cpus if applied else None)
         if (_ROOT / "cgroup.controllers").exists() and "" in own:
             base = _ROOT / own[""].lstrip("/")
@@ -242,7 +273,12 @@ def list_cgroups(prefix: str = "ptb-") -> dict[str, Cgroup]:
     parents: list[Path] = []
     version = 1
     if (_ROOT / "memory" / "memory.limit_in_bytes").exists() and "memory" in own:
-        paths = {"memory": own["memory"], "pids": own.get("pids", "/"), "cpu": own.get("cpu")}
+        paths = {
+            "memory": own["memory"],
+            "pids": own.get("pids", "/"),
+            "cpu": own.get("cpu"),
+            "cpuacct": own.get("cpuacct"),
+        }
         parents = [_ROOT / c / p.lstrip("/") for c, p in paths.items() if p is not None]
     elif (_ROOT / "cgroup.controllers").exists() and "" in own:
         parents, version = [_ROOT / own[""].lstrip("/")], 2

@@ -20,6 +20,40 @@ def _stat(pid: int) -> tuple[str, str, int, int] | None:
     return comm, fields[0], int(fields[1]), int(fields[3])
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid`` and of its children that it has reaped (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read().decode(errors="replace")
+    except OSError:
+        return 0.0
+    fields = raw[raw.rindex(")") + 2 :].split()
+    try:
+        return sum(int(x) for x in fields[11:15]) / _TICK  # utime stime cutime cstime
+    except (ValueError, IndexError):
+        return 0.0
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid`` and every process below it, live or reaped inside the tree."""
+    return sum(cpu_seconds(p) for p in {pid, *descendants(pid)})
+
+
+def inner_pid(pid: int) -> int | None:
+    """The pid of host process ``pid`` in its own (innermost) pid namespace."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def is_running(pid: int) -> bool:
     """Whether ``pid`` exists and is not a zombie."""
     st = _stat(pid)

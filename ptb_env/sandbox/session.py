@@ -126,6 +126,8 @@ class Sandbox:
         self._watchdog: threading.Thread | None = None
         self._oom_seen = 0
         self._cpus_warned = False
+        self._cpu_tree = (0, 0.0, 0.0)
+        """(generation, CPU seconds of the earlier trees, most seen of this one): ``cpu_seconds``."""
         if kind == "none":
             warnings.warn(
                 'sandbox="none": the agent\'s commands run on the host without isolation; '
@@ -303,6 +305,31 @@ class Sandbox:
         if self._proc is not None:
             pids |= procs.session_members(self._proc.pid) | procs.descendants(self._proc.pid)
         return pids
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the episode's processes have used so far, exited ones included.
+
+        From the cgroup's CPU accounting where there is one (exact, whatever the processes do);
+        else summed over the sandbox's process tree, sampled: what a tree used after its last
+        sample and before it died (a killed or restarted sandbox) is not counted.
+        """
+        if self._cgroup is not None and (used := self._cgroup.cpu_seconds()) is not None:
+            return used
+        proc = self._proc
+        tree = procs.tree_cpu_seconds(proc.pid) if proc is not None else 0.0
+        if self.generation != self._cpu_tree[0]:  # a new tree: keep what the old one was seen to use
+            self._cpu_tree = (self.generation, self._cpu_tree[1] + self._cpu_tree[2], 0.0)
+        gen, before, seen = self._cpu_tree
+        self._cpu_tree = (gen, before, max(seen, tree))
+        return before + max(seen, tree)
+
+    def job_cpu_seconds(self, job_pid: int) -> float | None:
+        """CPU seconds of a job's process tree (``job_pid`` as the driver reports it, i.e. in the
+        sandbox's pid namespace); ``None`` when no such process runs."""
+        for pid in sorted(self.host_pids()):
+            if procs.inner_pid(pid) == job_pid:
+                return procs.tree_cpu_seconds(pid)
+        return None
 
     def export_scratch(self, dest: Path, max_bytes: int) -> list[str]:
         """Copy the sandbox's private ``/tmp`` and ``/dev/shm`` to ``dest`` (for the contamination scan).

@@ -18,19 +18,30 @@ RULES = (
 )
 
 
-def _budget_line(task: TaskSpec) -> str:
+def _budget_line(task: TaskSpec, params: int | None = None) -> str:
     parts = []
-    if task.time_limit_s is not None:
+    if params is not None and task.compute_tflop is not None:
+        from ptb_env.compute import budget_note
+
+        parts.append(f"{task.compute_tflop:g} TFLOP of compute ({budget_note(params, task.dev_limit)})")
+    elif task.time_limit_s is not None:
         parts.append(f"{task.time_limit_s / 60:g} minutes of wall-clock time")
     if task.max_steps is not None:
         parts.append(f"{task.max_steps} tool calls")
     if task.max_dev_evals is not None:
         parts.append(f"{task.max_dev_evals} dev evaluations")
+    if params is not None and task.time_limit_s is not None:
+        parts.append(f"and a safety limit of {task.time_limit_s / 60:g} minutes of wall-clock time")
     return ", ".join(parts) or "unlimited"
 
 
-def render_task_card(task: TaskSpec, tools: Mapping[str, Any], workspace: str = "/workspace") -> str:
+def render_task_card(
+    task: TaskSpec, tools: Mapping[str, Any], workspace: str = "/workspace", compute_params: int | None = None
+) -> str:
     """The task card of ``task`` (Markdown), listing ``tools`` by name and description.
+
+    ``compute_params``: the base model's parameters when the episode runs on the compute budget
+    (:mod:`ptb_env.compute`; ``task.time_limit_s`` is then its safety limit), else ``None``.
 
     ``workspace`` is the workspace as the agent names it: the env passes its sandbox's
     ``paths.workspace`` (``/workspace`` under bubblewrap, the episode's host directory
@@ -45,8 +56,9 @@ def render_task_card(task: TaskSpec, tools: Mapping[str, Any], workspace: str = 
             + (f"; {task.gpus} GPU{'s' if task.gpus > 1 else ''}" if task.gpus else "")
             + ("; the network is open" if task.network else "; no network")
             + ").",
-            f"- Budget: {_budget_line(task)}. The episode ends when you call `submit` or the budget "
-            "runs out; either way `final_model/` is graded, and grading is not charged to the budget.",
+            f"- Budget: {_budget_line(task, compute_params)}. The episode ends when you call `submit` or "
+            "the budget runs out; either way `final_model/` is graded, and grading is not charged to the "
+            "budget.",
             f"- Dev scores: `evaluate` scores the first {task.dev_limit} items of the {task.dev_split} "
             "split unless you pass `limit`"
             + ("" if task.dev_split == "test" else " (or another dev split: `split`)")

@@ -31,6 +31,9 @@ class TaskSpec:
     """What the agent must achieve, for the task card (a paragraph)."""
     time_limit_s: float | None = 300.0
     """Wall-clock budget of an episode (``None``: unlimited)."""
+    compute_tflop: float | None = None
+    """Budget of the opt-in compute mode (``gym.make(..., budget="compute")``, see
+    :mod:`ptb_env.compute`), in TFLOP; ``None``: the task offers the wall-clock budget only."""
     max_steps: int | None = 200
     """Env steps per episode (``None``: unlimited)."""
     max_dev_evals: int | None = 20
@@ -98,3 +101,5 @@ class TaskSpec:
             )
         if self.time_limit_s is not None and self.time_limit_s <= 0:
             raise ValueError(f"Expect time_limit_s > 0 or None, actually got {self.time_limit_s}.")
+        if self.compute_tflop is not None and not self.compute_tflop > 0:
+            raise ValueError(f"Expect compute_tflop > 0 or None, actually got {self.compute_tflop}.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ptb_env.compute import TINY_TFLOP_PER_S
 from ptb_env.paths import TINY_MODEL_DIR
 from ptb_env.tasks.spec import TaskSpec
 from ptb_env.tiny.build import PRESETS
@@ -42,6 +43,7 @@ def _tiny(benchmark: str, skill: str, structure: str = "") -> TaskSpec:
         ),
         hints=tuple(hints),
         dev_split="dev-shift",
+        compute_tflop=300.0 * TINY_TFLOP_PER_S,  # the 5 minutes' worth
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ptb_env.budget import Budget
+from ptb_env.compute import ComputeMeter
 from ptb_env.sandbox import Sandbox, SandboxPaths
 from ptb_env.tasks import TaskSpec
 from ptb_env.workspace import Workspace
@@ -48,6 +49,8 @@ class ToolContext:
     dev_splits: tuple[str, ...] = ()
     """The splits ``evaluate`` may score, the task's ``dev_split`` (its default) first (empty: that
     one only). The observation's dev scores follow the default split."""
+    compute: ComputeMeter | None = None
+    """The compute budget's meter when the episode runs on it (``ptb_env.compute``), else ``None``."""
 
     def eval_splits(self) -> tuple[str, ...]:
         """:attr:`dev_splits`, or the task's ``dev_split`` alone when none are given."""

@@ -15,7 +15,7 @@ class Evaluate(Tool):
     description = (
         "Score a checkpoint directory on a dev split with the grader's own evaluation (greedy "
         "decoding, the task's chat template); the task card names the splits. Each scored call "
-        "uses one dev evaluation of the budget, and its time counts. The hidden test split is "
+        "uses one dev evaluation of the budget, and its time (or compute) counts. The hidden test split is "
         "never used (except by tasks whose card says evaluate scores test items)."
     )
     parameters = schema(
@@ -48,11 +48,19 @@ class Evaluate(Tool):
             )
         if ctx.budget.left()["dev_evals"] < 1:
             return ToolResult(error="No dev evaluation is left in the budget.")
+        limit = args.get("limit", ctx.task.dev_limit)
+        if ctx.compute is not None and ctx.budget.compute.left() < ctx.compute.eval_tflop(limit):
+            return ToolResult(
+                error=f"Scoring {limit} items costs {ctx.compute.eval_tflop(limit):.4g} TFLOP and "
+                f"{ctx.budget.compute.left():.4g} are left; pass a smaller limit."
+            )
         try:
-            score, n, seconds = ctx.score_dev(rel, args.get("limit", ctx.task.dev_limit), split)
+            score, n, seconds = ctx.score_dev(rel, limit, split)
         except CheckpointError as err:
             return ToolResult(error=f"Cannot evaluate {model!r} (no dev evaluation was used): {err}")
         ctx.budget.charge_eval()
+        if ctx.compute is not None:
+            ctx.compute.charge(ctx.compute.eval_tflop(n))
         data = {"model": model, "split": split, "score": score, "n": n, "seconds": seconds}
         if split != splits[0]:  # the observation's dev scores follow the default split only
             text = f"{split} score of {model}: {score:.4f} on {n} items ({seconds:.1f} s)"

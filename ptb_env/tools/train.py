@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 from dataclasses import fields
@@ -10,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ptb_env.compute import ComputeMeter, job_start_tflop
 from ptb_env.errors import WorkspaceError
 from ptb_env.sandbox.driver import quote
 from ptb_env.tools.base import (
@@ -41,7 +43,8 @@ class Train(Tool):
         "the job trains on the snapshot, and the snapshot is checked for contamination at grading. "
         "Runs as a background job and writes a checkpoint to `out`; "
         "wait for it with wait(job_id=...). Training stops at max_seconds (default: the time left "
-        "minus a margin to save) and still writes the checkpoint."
+        "minus a margin to save) and still writes the checkpoint. On the compute budget it runs the "
+        "steps it was charged for (max_tflop), with no time limit unless you give max_seconds."
     )
     parameters = schema(
         ("data",),
@@ -86,6 +89,12 @@ class Train(Tool):
         ),
         lora_alpha=integer("LoRA scaling numerator (default 2 * lora_r).", 1, 100_000),
         lora_dropout=number(f"Dropout on the LoRA adapters' input (default {_D.lora_dropout}).", 0.0, 0.9),
+        max_tflop=number(
+            "Compute budget only: spend at most this many TFLOP (default: what is left but one "
+            "default evaluate's worth). The run is charged when it starts, for the steps it will run.",
+            1e-9,
+            1e12,
+        ),
     )
     sample_weight = 0.05
 
@@ -97,10 +106,21 @@ class Train(Tool):
             out, init = ctx.paths.inner(out_arg, write=True), ctx.paths.inner(init_arg)
         except WorkspaceError as err:
             return ToolResult(error=str(err))
+        max_tflop = args.pop("max_tflop", None)
+        if max_tflop is not None and ctx.compute is None:
+            return ToolResult(error="max_tflop applies to the compute budget only; this episode runs on time")
         snapshot = self._snapshot(ctx, data)
         if isinstance(snapshot, ToolResult):
             return snapshot
-        if "max_seconds" not in args:
+        inner_snapshot, host_snapshot = snapshot
+        paid: dict[str, Any] | None = None
+        if ctx.compute is not None:
+            plan = _compute_plan(ctx, ctx.compute, args, host_snapshot, max_tflop)
+            if isinstance(plan, ToolResult):
+                _discard(host_snapshot)
+                return plan
+            paid = plan
+        elif "max_seconds" not in args:
             left = ctx.budget.remaining_seconds()
             if left != float("inf"):
                 args["max_seconds"] = max(1.0, left - SAVE_MARGIN_S)
@@ -108,18 +128,28 @@ class Train(Tool):
         flags = " ".join(_flag(k, v) for k, v in args.items() if k in known)
         command = (
             f"{quote(sys.executable)} -m ptb_env.training.sft --model {quote(init)} "
-            f"--data {quote(snapshot)} --out {quote(out)} {flags}"
+            f"--data {quote(inner_snapshot)} --out {quote(out)} {flags}"
         )
         job = ctx.sandbox.jobs.start(command)
+        data = {"job": job.data(), "out": out_arg, "data_snapshot": inner_snapshot}
+        note = ""
+        if paid is not None and ctx.compute is not None:
+            ctx.compute.paid_job(job, paid["tflop"])
+            data["compute"] = paid
+            note = (
+                f"; charged {paid['tflop']:.4g} TFLOP for {paid['steps']} steps of "
+                f"{args.get('batch_size', _D.batch_size)} examples of at most {paid['max_length']} tokens"
+            )
         return ToolResult(
-            output=f"started job {job.id} (training, log {job.log}); wait for it with "
+            output=f"started job {job.id} (training, log {job.log}{note}); wait for it with "
             f'{{"tool": "wait", "args": {{"job_id": {job.id}}}}}',
-            data={"job": job.data(), "out": out_arg, "data_snapshot": snapshot},
+            data=data,
         )
 
     @staticmethod
-    def _snapshot(ctx: ToolContext, data: str) -> str | ToolResult:
-        """Copy the data file out of the agent's reach; returns its path inside the sandbox."""
+    def _snapshot(ctx: ToolContext, data: str) -> tuple[str, Path] | ToolResult:
+        """Copy the data file out of the agent's reach; returns its path inside the sandbox and on
+        the host."""
         rel = ctx.paths.workspace_rel(data)
         if rel is None:
             return ToolResult(
@@ -144,11 +174,43 @@ class Train(Tool):
         if is_dir:
             _discard(folder / name)
             return ToolResult(error=f"Training data {data!r} is a directory; pass one JSONL file.")
-        return ctx.paths.in_control(SNAPSHOT_DIR, name)
+        return ctx.paths.in_control(SNAPSHOT_DIR, name), folder / name
 
     def sample_args(self, rng: np.random.Generator) -> dict[str, Any]:
         data = ("data/train.jsonl", "data/missing.jsonl")[int(rng.integers(2))]
         return {"data": data, "max_steps": int(rng.integers(1, 3)), "batch_size": 4, "max_length": 64}
+
+
+def _compute_plan(
+    ctx: ToolContext, meter: ComputeMeter, args: dict[str, Any], snapshot: Path, max_tflop: float | None
+) -> dict[str, Any] | ToolResult:
+    """Size a run to the compute budget (``ptb_env.compute``): sets ``max_steps`` and ``max_length``
+    in ``args`` and returns what to charge, or the error when not one step is affordable."""
+    if "max_length" not in args:
+        longest = meter.data_max_length(snapshot, _D.max_length)
+        if longest is None:
+            return ToolResult(error="No chat example in the first lines of the data file.")
+        args["max_length"] = longest
+    batch, length = int(args.get("batch_size", _D.batch_size)), int(args["max_length"])
+    step, start = meter.train_step_tflop(batch, length), job_start_tflop()
+    left = ctx.budget.compute.left()
+    spend = min(left, max_tflop) if max_tflop is not None else left - meter.eval_tflop(ctx.task.dev_limit)
+    if "max_steps" in args:
+        planned = int(args["max_steps"])
+    else:
+        with open(snapshot, "rb") as f:
+            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+        planned = max(1, math.ceil(float(args.get("epochs", _D.epochs)) * math.ceil(max(1, lines) / batch)))
+    steps = min(planned, math.floor(max(0.0, spend - start) / step))
+    if steps < 1:
+        return ToolResult(
+            error=f"Not one training step fits: a job costs {start:.4g} TFLOP to start and a step of "
+            f"{batch} examples of {length} tokens {step:.4g} TFLOP, and {spend:.4g} TFLOP may be spent "
+            f"({left:.4g} left). Lower batch_size or max_length, or raise max_tflop."
+        )
+    args["max_steps"] = steps
+    tflop = steps * step + start
+    return {"steps": steps, "tflop": tflop, "step_tflop": step, "start_tflop": start, "max_length": length}
 
 
 def _flag(name: str, value: Any) -> str:

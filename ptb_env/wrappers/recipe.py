@@ -87,6 +87,8 @@ class RecipeConfig:
     """Seconds a training job spends starting (Python, torch, model load) before it trains."""
     min_train_s: float = 5.0
     """``train`` is masked when fewer seconds than this would be left for training."""
+    min_compute_share: float = 0.05
+    """On the compute budget, ``train`` is masked when less than this share of it is left."""
     data_seed: int | None = None
     """Seed of the generated data and of the training runs; ``None``: drawn per episode from the
     reset seed. A fixed seed makes equal recipes give equal weights, so the score cache answers
@@ -124,6 +126,8 @@ class RecipeConfig:
         for name in ("reserve_s", "startup_s", "min_train_s"):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"Expect {name} >= 0 seconds, actually got {getattr(self, name)!r}.")
+        if not 0.0 <= self.min_compute_share < 1.0:
+            raise ValueError(f"Expect min_compute_share in [0, 1), actually got {self.min_compute_share!r}.")
 
 
 @dataclass(frozen=True)
@@ -271,9 +275,10 @@ class RecipeWrapper(gym.Wrapper[np.ndarray, np.int64, dict, dict | str]):
             "learning_rate": float(c.lr_levels[lr]),
             "max_steps": int(c.steps_levels[s]),
             "batch_size": c.batch_size,
-            "max_seconds": max_seconds,
             "seed": self._data_seed,
         }
+        if not self._on_compute():  # on the compute budget the tool fits the steps to the TFLOP left
+            args["max_seconds"] = max_seconds
         move = self._continues()
         if move:
             args.update(init="final_model", out=f"rounds/{self._rounds}")
@@ -323,6 +328,10 @@ class RecipeWrapper(gym.Wrapper[np.ndarray, np.int64, dict, dict | str]):
     def _seconds_left(self) -> float:
         return self._budget("seconds_left")
 
+    def _on_compute(self) -> bool:
+        """Whether the episode runs on the compute budget (``ptb_env.compute``)."""
+        return self.post_train_env.limits.get("compute_tflop") is not None
+
     def _has_checkpoint(self) -> bool:
         ws = self.post_train_env.workspace
         return ws is not None and ws.final_model.is_dir() and any(ws.final_model.glob("*.safetensors"))
@@ -341,7 +350,12 @@ class RecipeWrapper(gym.Wrapper[np.ndarray, np.int64, dict, dict | str]):
             return None
         c = self.config
         need = c.reserve_s + c.startup_s + c.min_train_s
-        if self._seconds_left() < need:
+        if self._on_compute():
+            share = self._budget("compute_left") / self.post_train_env.limits["compute_tflop"]
+            if share < c.min_compute_share:
+                need_share = c.min_compute_share
+                return f"{share:.0%} of the compute is left and a training round needs {need_share:.0%}"
+        elif self._seconds_left() < need:
             return f"{self._seconds_left():.0f} s are left and a training round needs {need:.0f} s"
         if self._budget("steps_left") < 5:
             return "fewer than 5 steps are left (data, train, wait, submit)"
@@ -360,7 +374,8 @@ class RecipeWrapper(gym.Wrapper[np.ndarray, np.int64, dict, dict | str]):
 
     def _observe(self) -> np.ndarray:
         limits = self.post_train_env.limits
-        budget_keys = (("seconds_left", "seconds"), ("steps_left", "steps"), ("dev_evals_left", "dev_evals"))
+        time_key = ("compute_left", "compute_tflop") if self._on_compute() else ("seconds_left", "seconds")
+        budget_keys = (time_key, ("steps_left", "steps"), ("dev_evals_left", "dev_evals"))
         fracs = []
         for key, limit_key in budget_keys:
             limit, left = limits[limit_key], self._budget(key)

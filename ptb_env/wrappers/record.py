@@ -274,6 +274,12 @@ class RecordTrajectory(gym.Wrapper):
             "max_steps": limits.get("steps"),
             "max_dev_evals": limits.get("dev_evals"),
         }
+        if limits.get("compute_tflop") is not None:  # its wall clock is the safety limit, from the task's
+            from ptb_env.compute import WALL_CLOCK_FACTOR
+
+            out.update(budget="compute", compute_tflop=limits["compute_tflop"])
+            if out["time_limit_s"] is not None:
+                out["time_limit_s"] = out["time_limit_s"] / WALL_CLOCK_FACTOR
         for key, attr in (("sandbox", "sandbox_kind"), ("reward_mode", "reward_mode")):
             if hasattr(env, attr):
                 out[key] = getattr(env, attr)
