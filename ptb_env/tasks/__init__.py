@@ -14,10 +14,10 @@ import os
 from ptb_env.errors import PtbEnvError, TaskNotFound
 from ptb_env.tasks.ptb import PTB_TASKS, ptb_task
 from ptb_env.tasks.spec import TaskSpec
-from ptb_env.tasks.tiny import GRID_TASKS, TINY_TASKS
+from ptb_env.tasks.tiny import GRID_TASKS, SHORT_TASKS, TINY_TASKS
 
 DEFAULT_TASK = "tiny-arith"
-_REGISTRY: dict[str, TaskSpec] = {t.id: t for t in (*TINY_TASKS, *GRID_TASKS, *PTB_TASKS)}
+_REGISTRY: dict[str, TaskSpec] = {t.id: t for t in (*TINY_TASKS, *GRID_TASKS, *SHORT_TASKS, *PTB_TASKS)}
 TEST_LIMIT_VAR = "PTB_ENV_TEST_LIMIT"
 """Environment variable: when set to N, every registered task without a ``test_limit`` of its own
 grades the first N hidden test items only (smoke runs and test suites: cheaper, noisier rewards;

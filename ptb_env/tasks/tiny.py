@@ -97,3 +97,24 @@ def _grid() -> tuple[TaskSpec, ...]:
 
 GRID_TASKS = _grid()
 """``<benchmark>/<model>`` for each of :data:`GRID_BENCHMARKS` x :data:`TINY_MODELS`."""
+
+SHORT_TIME_S = 90.0
+"""The short tasks' budget: seconds, or their worth in TFLOP on the compute budget."""
+SHORT_TEST_LIMIT = 200
+"""Hidden test items a short task grades (the first of the split: cheaper rewards for RL)."""
+SHORT_TASKS = tuple(
+    dataclasses.replace(
+        t,
+        id=f"{t.id}-short",
+        title=f"{t.title} in 90 seconds",
+        time_limit_s=SHORT_TIME_S,
+        compute_tflop=SHORT_TIME_S * TINY_TFLOP_PER_S,
+        max_steps=50,
+        max_dev_evals=5,
+        test_limit=SHORT_TEST_LIMIT,
+    )
+    for t in TINY_TASKS
+    if t.id == "tiny-arith"
+)
+"""Short-episode variants for RL (issue "Meta-agent RL that learns"): ``tiny-arith-short``, the
+default task in 90 s (or 3.6 TFLOP), grading the first 200 hidden test items."""
