@@ -12,6 +12,9 @@ policy. ``gym.make(..., budget="compute")`` gives the episode ``compute_left`` T
   (no example is longer than ``max_length``; the trainer pads to the batch's longest). In this
   mode ``max_length`` defaults to the longest of the data's first :data:`SAMPLE_EXAMPLES`
   examples, so a job pays for the length its data needs. Nothing is refunded when a job is killed.
+  The job runs from ``/`` in the shell's initial environment (``env -i``), so nothing the agent
+  exported or wrote (``PYTHONPATH``, ``LD_PRELOAD``, a ``ptb_env`` folder in its working
+  directory) runs inside the CPU time the job is credited with.
 - ``evaluate``: ``2 x parameters x`` :data:`EVAL_TOKENS_PER_ITEM` per item scored.
 - the agent's own processes (shell commands, its jobs): their CPU seconds x
   :data:`CPU_SECOND_TFLOP`, from the episode's cgroup (exact), else its process tree (sampled),

@@ -189,6 +189,26 @@ def test_train_is_charged_for_its_steps_and_its_cpu_is_not_the_agents(make_env):
     assert (env.unwrapped.workspace.root / "final_model" / "model.safetensors").is_file()
 
 
+def test_a_paid_train_job_runs_none_of_the_agents_code(make_env):
+    """The job's CPU time is credited, not charged: code the agent slips into it would run free."""
+    env = make_env(compute_tflop=1.0)
+    env.reset(seed=0)
+    _data(env)
+    hook = "open('/workspace/ran', 'w').write('agent code ran in the job')\n"
+    step(env, "write_file", path="evil/sitecustomize.py", content=hook)
+    step(env, "write_file", path="evil/usercustomize.py", content=hook)
+    step(env, "write_file", path="ptb_env/__init__.py", content=hook)  # shadows the package from the cwd
+    step(env, "write_file", path="ptb_env/training/__init__.py", content=hook)
+    step(env, "write_file", path="ptb_env/training/sft.py", content=hook)
+    step(env, "bash", command="export PYTHONPATH=/workspace/evil PYTHONSTARTUP=/workspace/evil/x.py")
+    obs, _, _, _, info = step(env, "train", data="data/t.jsonl", max_steps=1, batch_size=4)
+    assert obs["error"] == "", obs
+    assert "env -i" not in info["result"]["job"]["command"]  # the agent sees its command, not the wrapper
+    obs, *_ = step(env, "wait", job_id=info["result"]["job"]["id"])
+    assert "exited (exit code 0)" in obs["output"], obs
+    assert not (env.unwrapped.workspace.root / "ran").exists()
+
+
 def test_train_refuses_what_the_budget_cannot_pay(make_env):
     env = make_env(compute_tflop=0.05)
     env.reset(seed=0)

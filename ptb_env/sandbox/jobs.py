@@ -134,8 +134,12 @@ class JobManager:
         self.sandbox = sandbox
         self._jobs: dict[int, Job] = {}
 
-    def start(self, command: str) -> Job:
-        """Start ``command`` in the background, in the shell's current directory and environment."""
+    def start(self, command: str, shown: str | None = None) -> Job:
+        """Start ``command`` in the background, in the shell's current directory and environment.
+
+        ``shown``: the command as the job lists it (default ``command``), e.g. without the
+        environment a tool puts before its own command.
+        """
         sb = self.sandbox
         sb.start()
         job_id = len(self._jobs) + 1
@@ -144,7 +148,7 @@ class JobManager:
         if not res.isdigit():
             raise SandboxError(f"Could not start job: {out[-300:]!r}")
         pid = int(res)
-        job = Job(job_id, command, log, _pid=pid, _generation=sb.generation)
+        job = Job(job_id, command if shown is None else shown, log, _pid=pid, _generation=sb.generation)
         self._jobs[job_id] = job
         return job
 

@@ -306,6 +306,10 @@ class Sandbox:
             pids |= procs.session_members(self._proc.pid) | procs.descendants(self._proc.pid)
         return pids
 
+    def base_env(self) -> dict[str, str]:
+        """The environment the agent's shell starts with (before anything it exports)."""
+        return sandbox_env(self.config, self.paths.workspace, self.paths.control, self.id)
+
     def cpu_seconds(self) -> float:
         """CPU seconds the episode's processes have used so far, exited ones included.
 

@@ -44,7 +44,8 @@ class Train(Tool):
         "Runs as a background job and writes a checkpoint to `out`; "
         "wait for it with wait(job_id=...). Training stops at max_seconds (default: the time left "
         "minus a margin to save) and still writes the checkpoint. On the compute budget it runs the "
-        "steps it was charged for (max_tflop), with no time limit unless you give max_seconds."
+        "steps it was charged for (max_tflop), with no time limit unless you give max_seconds, in "
+        "the shell's initial environment (not the variables you exported)."
     )
     parameters = schema(
         ("data",),
@@ -130,7 +131,11 @@ class Train(Tool):
             f"{quote(sys.executable)} -m ptb_env.training.sft --model {quote(init)} "
             f"--data {quote(inner_snapshot)} --out {quote(out)} {flags}"
         )
-        job = ctx.sandbox.jobs.start(command)
+        shown = command
+        if paid is not None:  # its CPU time is paid for: none of the agent's code may run in it
+            pristine = " ".join(quote(f"{k}={v}") for k, v in ctx.sandbox.base_env().items())
+            command = f"cd / && env -i {pristine} {command}"
+        job = ctx.sandbox.jobs.start(command, shown=shown)
         data = {"job": job.data(), "out": out_arg, "data_snapshot": inner_snapshot}
         note = ""
         if paid is not None and ctx.compute is not None:
