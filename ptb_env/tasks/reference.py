@@ -85,7 +85,8 @@ def summarise(cells: list[dict[str, Any]], recipe: Recipe) -> dict[str, Any]:
     for cell in cells:
         bench, _, model = cell["task"].partition("/")
         entry = benchmarks.setdefault(bench, {"models": {}})
-        entry["models"][model] = {"base": 100 * cell["base"], "instruct": 100 * cell["score"]}
+        base, instruct = (round(100 * cell[k], 2) for k in ("base", "score"))
+        entry["models"][model] = {"base": base, "instruct": instruct}
     for entry in benchmarks.values():
         for key in ("base", "instruct"):
             entry[key] = round(statistics.mean(m[key] for m in entry["models"].values()), 2)
