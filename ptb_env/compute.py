@@ -26,7 +26,8 @@ The wall clock still runs, as a safety net: :data:`WALL_CLOCK_FACTOR` times the 
 limit. An episode it ends says so (``info["truncated_by"]``); its reward then depends on the
 machine again. While a paid training job runs, an empty ledger does not end the episode (the
 agent may wait for it) unless the agent's own processes overdraw it by more than
-:data:`OVERDRAW_SHARE` of the budget.
+:data:`OVERDRAW_SHARE` of the budget: a watchdog samples their CPU time every
+:data:`SAMPLE_INTERVAL_S` and then kills every process of the episode, which ends.
 
 Parameters are counted from the base model's safetensors header (the task's model, whatever
 checkpoint a job starts from).
@@ -226,14 +227,13 @@ class ComputeMeter:
         with self._lock:
             self.ledger.charge(tflop)
             self._jobs.append(_TrainCharge(job, tflop))
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._watch, daemon=True, name="ptb-compute")
-            self._thread.start()
 
     def start(self) -> None:
-        """Count the agent's CPU time from now (after the sandbox started)."""
+        """Count the agent's CPU time from now (after the sandbox started) and watch it."""
         self._cpu_base = self.sandbox.cpu_seconds()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="ptb-compute")
+        self._thread.start()
 
     def sample(self) -> None:
         """Charge the agent's processes for the CPU time they used since the last sample."""
@@ -251,8 +251,7 @@ class ComputeMeter:
 
     def holding(self) -> bool:
         """Whether a paid train job still runs and the agent has not overdrawn the budget."""
-        limit = self.ledger.limit
-        if limit is None or self.ledger.used() > limit * (1 + OVERDRAW_SHARE):
+        if self.ledger.limit is None or self.overdrawn():
             return False
         with self._lock:
             pending = [c.job for c in self._jobs if not c.job.done]
@@ -271,14 +270,25 @@ class ComputeMeter:
                 with self._lock:
                     c.cpu_seen = max(c.cpu_seen, used)
 
+    def overdrawn(self) -> bool:
+        """Whether the charges passed the budget by more than :data:`OVERDRAW_SHARE` of it."""
+        limit = self.ledger.limit
+        return limit is not None and self.ledger.used() > limit * (1 + OVERDRAW_SHARE)
+
     def _watch(self) -> None:
-        """Sample the train jobs' CPU time while any runs (what a job uses after its last sample is
-        charged to the agent: at most one interval's)."""
+        """Every :data:`SAMPLE_INTERVAL_S`: sample the train jobs' CPU time (what a job uses after
+        its last sample is charged to the agent: at most one interval's) and charge the agent's; kill
+        every process of the episode when the agent's own work overdraws the budget (a command
+        that computes for as long as it likes would otherwise be charged only once it ends)."""
+        killed = False
         while not self._stop.wait(SAMPLE_INTERVAL_S):
             try:
-                self._sample_jobs()
+                self.sample()
             except Exception:  # noqa: BLE001 - /proc races while processes exit: next time
                 continue
-            with self._lock:
-                if all(c.job.done for c in self._jobs):
-                    return
+            if self.overdrawn() and not killed:
+                killed = True
+                self.sandbox.kill_processes(
+                    f"compute budget exhausted ({self.ledger.used():.4g} of {self.ledger.limit:g} TFLOP "
+                    "charged): every process was killed"
+                )

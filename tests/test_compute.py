@@ -158,6 +158,18 @@ def test_the_agents_cpu_time_is_charged_even_when_its_processes_are_gone(make_en
     assert before - left(obs) >= 1.4 * compute.CPU_SECOND_TFLOP
 
 
+def test_a_command_that_computes_past_the_budget_is_killed_at_once(make_env):
+    """Charged only at the step's end, one long command could use any amount of compute."""
+    env = make_env(compute_tflop=0.1)  # 5 CPU seconds' worth
+    env.reset(seed=0)
+    t0 = time.monotonic()
+    obs, _, term, trunc, info = step(env, "bash", command=BURN.format(s=120), timeout=300)
+    assert time.monotonic() - t0 < 60
+    assert trunc and not term and info["truncated_by"] == ["compute_tflop"], info
+    assert info["status"] == "invalid_checkpoint", info  # graded as the base model: no checkpoint
+    assert "compute budget exhausted" in obs["output"] + obs["error"], obs
+
+
 def _data(env: gym.Env, n: int = 64) -> None:
     command = f"python -m ptb_env.benchmarks.generate tiny-arith --n {n} --out data/t.jsonl"
     obs, *_ = step(env, "bash", command=command)

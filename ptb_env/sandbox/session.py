@@ -388,6 +388,11 @@ class Sandbox:
         pid = self._driver_pid
         return pid is None or (procs.is_running(pid) and not procs.is_stopped(pid))
 
+    def kill_processes(self, reason: str) -> None:
+        """Kill every process of the episode now (thread-safe); the next output says ``reason``.
+        The shell restarts at the next call."""
+        self._kill_processes(reason)
+
     def _kill_processes(self, reason: str | None = None) -> None:
         """SIGKILL everything of the episode (thread-safe: signals only)."""
         if reason and not self._death_reason:
