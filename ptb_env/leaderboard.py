@@ -138,7 +138,8 @@ def aggregate(results: Iterable[Mapping[str, Any]], reference: Mapping[str, Any]
 def format_table(board: Mapping[str, Any]) -> str:
     """The leaderboard as a plain-text table (agents sorted by overall score)."""
     benches = sorted({b for a in board.values() for b in a["benchmarks"]})
-    head = f"{'agent':16s} " + " ".join(f"{b[:10]:>10s}" for b in benches) + f" {'overall':>8s}"
+    w = max([10, *(len(b) for b in benches)])  # whole names: tiny-arith and tiny-arith-v2 differ
+    head = f"{'agent':16s} " + " ".join(f"{b:>{w}s}" for b in benches) + f" {'overall':>8s}"
     lines = [head, "-" * len(head)]
     order = sorted(board, key=lambda a: -math.inf if board[a]["overall"] is None else -board[a]["overall"])
     for agent in order:
@@ -146,7 +147,7 @@ def format_table(board: Mapping[str, Any]) -> str:
         cells = []
         for b in benches:
             cell = row["benchmarks"].get(b)
-            cells.append(f"{cell['score']:10.1f}" if cell else f"{'-':>10s}")
+            cells.append(f"{cell['score']:{w}.1f}" if cell else f"{'-':>{w}s}")
         overall = "-" if row["overall"] is None else f"{row['overall']:.1f}"
         lines.append(f"{agent[:16]:16s} " + " ".join(cells) + f" {overall:>8s}")
     lines.append(
