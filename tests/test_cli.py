@@ -68,6 +68,17 @@ def test_run_noop_prints_progress_and_the_reward_table(tmp_path):
 
 
 @pytest.mark.slow
+def test_run_on_the_compute_budget(tmp_path):
+    out = tmp_path / "results.json"
+    args = ("--agent", "noop", "--task", "tiny-arith-short", "--budget", "compute", "--compute-tflop", "2")
+    proc = _cli("run", *args, "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert [r["status"] for r in json.loads(out.read_text())] == ["ok"]
+    bad = _cli("run", "--agent", "noop", "--budget", "flops")
+    assert bad.returncode == 2 and "invalid choice: 'flops'" in bad.stderr
+
+
+@pytest.mark.slow
 def test_eval_grades_a_checkpoint_like_the_env(tmp_path):
     from ptb_env.paths import TINY_MODEL_DIR
 
