@@ -255,7 +255,12 @@ class ComputeMeter:
             return False
         with self._lock:
             pending = [c.job for c in self._jobs if not c.job.done]
-        return bool(pending) and any(not j.done for j in self.sandbox.jobs.status() if j in pending)
+        if not pending:
+            return False
+        try:
+            return any(not j.done for j in self.sandbox.jobs.status() if j in pending)
+        except Exception:  # noqa: BLE001 - a shell the agent stopped or broke: nothing holds the episode
+            return False
 
     def close(self) -> None:
         """Stop sampling (idempotent)."""
