@@ -91,7 +91,7 @@ class PlanAgent:
     name = "plan"
 
     def reset(self, obs: Obs, info: dict[str, Any], seed: int | None) -> None:
-        self.benchmark = info["task"].split("/")[0]
+        self.benchmark = info.get("benchmark") or info["task"].split("/")[0]
         self.seed = 0 if seed is None else int(seed)
         self.compute: dict[str, float] | None = info.get("compute")
         """The compute budget's figures (``ptb_env.compute.describe``) when the episode runs on it:

@@ -51,7 +51,7 @@ class _Teammate:
         self.args = args
 
     def reset(self, obs: dict[str, Any], info: dict[str, Any], seed: int | None) -> None:
-        self.benchmark = info["task"].split("/")[0]
+        self.benchmark = info.get("benchmark") or info["task"].split("/")[0]
         self.seed = 0 if seed is None else int(seed)
         self.stage = 0
 

@@ -257,8 +257,9 @@ class PostTrainEnv(gym.Env[Observation, Action]):
     ) -> tuple[Observation, dict[str, Any]]:
         """Start an episode: fresh workspace and sandbox, full budget.
 
-        ``info`` holds ``task_card``, ``tool_schemas``, ``base_score``, ``task``,
-        ``episode_id`` and ``workspace`` (the host path).
+        ``info`` holds ``task_card``, ``tool_schemas``, ``base_score``, ``task``, ``benchmark``,
+        ``episode_id`` and ``workspace`` (the host path); on the compute budget also ``compute``
+        (``ptb_env.compute.describe``).
         """
         super().reset(seed=seed)
         self._teardown()
@@ -314,6 +315,7 @@ class PostTrainEnv(gym.Env[Observation, Action]):
         obs = self._observe(ToolResult(output="Read TASK.md (also in info['task_card']) and begin."))
         info = {
             "task": self.task.id,
+            "benchmark": self.task.benchmark,
             "task_card": self.task_card,
             "tool_schemas": self.tool_schemas,
             "base_score": self._base_score,

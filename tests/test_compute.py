@@ -134,6 +134,7 @@ def test_reset_shows_the_compute_budget(make_env):
     env = make_env()
     obs, info = env.reset(seed=0)
     assert left(obs) == pytest.approx(12.0) and info["compute"]["params"] == TINY_PARAMS
+    assert info["benchmark"] == "tiny-arith"
     assert float(obs["budget"]["seconds_left"]) == pytest.approx(300 * compute.WALL_CLOCK_FACTOR, rel=0.01)
     assert "TFLOP of compute" in info["task_card"]
     obs, *_ = step(env, "bash", command="timer")

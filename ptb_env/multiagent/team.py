@@ -207,6 +207,7 @@ class PostTrainTeam(ParallelEnv):
             infos = {
                 a: {
                     "task": info["task"],
+                    "benchmark": info["benchmark"],
                     "task_card": self.task_card(a),
                     "role": self.roles[a],
                     "tool_schemas": schemas,

@@ -44,8 +44,7 @@ class Train(Tool):
         "Runs as a background job and writes a checkpoint to `out`; "
         "wait for it with wait(job_id=...). Training stops at max_seconds (default: the time left "
         "minus a margin to save) and still writes the checkpoint. On the compute budget it runs the "
-        "steps it was charged for (max_tflop), with no time limit unless you give max_seconds, in "
-        "the shell's initial environment (not the variables you exported)."
+        "steps it is charged for at start, in the shell's initial environment."
     )
     parameters = schema(
         ("data",),
@@ -91,10 +90,7 @@ class Train(Tool):
         lora_alpha=integer("LoRA scaling numerator (default 2 * lora_r).", 1, 100_000),
         lora_dropout=number(f"Dropout on the LoRA adapters' input (default {_D.lora_dropout}).", 0.0, 0.9),
         max_tflop=number(
-            "Compute budget only: spend at most this many TFLOP (default: what is left but one "
-            "default evaluate's worth). The run is charged when it starts, for the steps it will run.",
-            1e-9,
-            1e12,
+            "Compute budget only: TFLOP to spend at most (default: all left but one evaluate's).", 1e-9, 1e12
         ),
     )
     sample_weight = 0.05

@@ -128,7 +128,7 @@ def test_agent_survives_a_real_model_that_makes_no_tool_calls(vllm_server, tmp_p
         base_url=base_url,
         temperature=0.0,
         max_tokens=48,
-        context_chars=14_000,  # tools (~7,000 chars, not rendered by this template) + ~3,500 tokens
+        context_chars=15_000,  # tools (~7,500 chars, not rendered by this template) + ~3,500 tokens
         max_nudges=1,
         max_failed_steps=2,
     )
