@@ -16,7 +16,9 @@ tool               keys
 ``wait``           ``jobs``: the job waited for, or every job
 ``read_file``      ``path``, ``size``, ``start``, ``end`` (the byte range returned)
 ``write_file``     ``path``, ``bytes``, ``append``
-``train``          ``job``, ``out`` (checkpoint directory, as the agent named it), ``data_snapshot``
+``train``          ``job``, ``out`` (checkpoint directory, as the agent named it), ``data_snapshot``;
+                   on the compute budget ``compute`` (``steps``, ``tflop``, ``step_tflop``,
+                   ``start_tflop``, ``max_length``: what the run was charged for)
 ``evaluate``       ``model``, ``split``, ``score``, ``n``, ``seconds``, ``best`` (the default split)
 ``submit``         ``submitted``; the episode's grade is in ``info`` (``status``, ``score`` ...)
 =================  =====================================================================
