@@ -63,45 +63,38 @@ class Cgroup:
                 continue
         return 0
 
-    def cpu_throttled(self) -> int:
-        """Periods in which the CPU quota stopped the episode's processes (0 if unknown)."""
+    def _stat(self, name: str, key: str) -> int | None:
+        """The value of ``key`` in the first of the directories' ``name`` files (lines ``key value``;
+        ``key`` ``""``: the file is the value), ``None`` where none has it."""
         for d in self.dirs:
             try:
-                for line in (d / "cpu.stat").read_text().splitlines():
+                text = (d / name).read_text()
+                if not key:
+                    return int(text)
+                for line in text.splitlines():
                     k, _, v = line.partition(" ")
-                    if k == "nr_throttled":
+                    if k == key:
                         return int(v)
-            except (OSError, ValueError):
-                continue
-        return 0
-
-    def cpu_seconds(self) -> float | None:
-        """CPU seconds every process that ever ran inside has used (``None``: not accounted)."""
-        for d in self.dirs:
-            try:
-                return int((d / "cpuacct.usage").read_text()) / 1e9
-            except (OSError, ValueError):
-                pass
-            try:
-                for line in (d / "cpu.stat").read_text().splitlines():
-                    k, _, v = line.partition(" ")
-                    if k == "usage_usec":
-                        return int(v) / 1e6
             except (OSError, ValueError):
                 continue
         return None
 
+    def cpu_throttled(self) -> int:
+        """Periods in which the CPU quota stopped the episode's processes (0 if unknown)."""
+        return self._stat("cpu.stat", "nr_throttled") or 0
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds every process that ever ran inside has used (``None``: not accounted)."""
+        if (ns := self._stat("cpuacct.usage", "")) is not None:  # v1
+            return ns / 1e9
+        usec = self._stat("cpu.stat", "usage_usec")  # v2
+        return None if usec is None else usec / 1e6
+
     def oom_kills(self) -> int:
         """Processes killed by the out-of-memory killer so far (best effort)."""
-        for d in self.dirs:
-            for name, key in (("memory.events", "oom_kill"), ("memory.oom_control", "oom_kill")):
-                try:
-                    for line in (d / name).read_text().splitlines():
-                        k, _, v = line.partition(" ")
-                        if k == key:
-                            return int(v)
-                except (OSError, ValueError):
-                    continue
+        for name in ("memory.events", "memory.oom_control"):
+            if (n := self._stat(name, "oom_kill")) is not None:
+                return n
         return 0
 
     def kill_all(self, timeout: float = 5.0) -> None:
