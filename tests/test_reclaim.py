@@ -29,7 +29,7 @@ from ptb_env.sandbox import SandboxUnavailable, find_bwrap
 
 CHILD = textwrap.dedent(
     """
-    import json, sys
+    import json, sys, time
     from ptb_env.env import PostTrainEnv
 
     env = PostTrainEnv(workspace_root=sys.argv[1])
@@ -38,7 +38,6 @@ CHILD = textwrap.dedent(
     assert not obs["error"], obs["error"]
     sb = env._sandbox
     dirs = [str(d) for d in sb._cgroup.dirs] if sb._cgroup is not None else []
-    pids = sorted(sb.host_pids())
     def argv(pid):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -46,7 +45,13 @@ CHILD = textwrap.dedent(
         except OSError:
             return []
 
-    sleep = [p for p in pids if argv(p) == [b"sleep", b"300"]]
+    deadline = time.monotonic() + 10  # the job's shell may not have exec'd sleep yet on a busy host
+    while True:
+        pids = sorted(sb.host_pids())
+        sleep = [p for p in pids if argv(p) == [b"sleep", b"300"]]
+        if sleep or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     print(json.dumps({"workspace": info["workspace"], "cgroups": dirs, "pids": pids, "sleep": sleep}))
     sys.stdout.flush()
     if sys.argv[2] == "raise":
