@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 # Score cache and workspaces of the whole test session (subprocesses included) stay out of ~/.cache.
@@ -157,3 +158,42 @@ def bwrap() -> None:
         find_bwrap()
     except SandboxUnavailable as err:
         pytest.skip(f"bubblewrap cannot run here: {err}")
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory, seed_score_cache) -> Iterator[Path]:
+    """``PTB_ENV_CACHE_DIR`` in a temporary directory for the module: no score lands in ~/.cache.
+
+    Its score cache starts with the session's base scores (``seed_score_cache``).
+    """
+    root = tmp_path_factory.mktemp("ptb_cache")
+    seed_score_cache(root / "scores")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PTB_ENV_CACHE_DIR", str(root))
+        yield root
+
+
+@pytest.fixture
+def ws_root(tmp_path: Path) -> Path:
+    """The workspace root of a test's envs."""
+    return tmp_path / "workspaces"
+
+
+@pytest.fixture
+def make_env(ws_root: Path, cache_dir: Path, bwrap: None) -> Iterator[Callable[..., Any]]:
+    """Factory of ``gym.make`` envs in :func:`ws_root` with the module's score cache; all closed at
+    teardown (skipped where bubblewrap cannot run)."""
+    import gymnasium as gym
+
+    made: list[Any] = []
+
+    def _make(env_id: str = "PostTrain-v0", **kwargs: Any) -> Any:
+        kwargs.setdefault("workspace_root", ws_root)
+        kwargs.setdefault("score_cache_dir", cache_dir / "scores")
+        env = gym.make(env_id, **kwargs)
+        made.append(env)
+        return env
+
+    yield _make
+    for env in made:
+        env.close()

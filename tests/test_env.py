@@ -14,7 +14,7 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,50 +26,14 @@ from gymnasium.utils.env_checker import check_env
 from ptb_env import paths
 from ptb_env.env import PostTrainEnv
 from ptb_env.errors import EpisodeNotRunning, TaskNotFound
-from ptb_env.sandbox import Sandbox, SandboxUnavailable, find_bwrap, procs
+from ptb_env.sandbox import Sandbox, procs
 from ptb_env.score_cache import checkpoint_fingerprint
 from ptb_env.tasks import DEFAULT_TASK, gym_id, list_tasks
 
 MakeEnv = Callable[..., gym.Env]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def cache_dir(tmp_path_factory: pytest.TempPathFactory, seed_score_cache) -> Iterator[Path]:
-    """``PTB_ENV_CACHE_DIR`` in a temporary directory for the module: no score lands in ~/.cache.
-
-    Its score cache starts with the session's base scores (``tests/conftest.py``).
-    """
-    root = tmp_path_factory.mktemp("ptb_cache")
-    seed_score_cache(root / "scores")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PTB_ENV_CACHE_DIR", str(root))
-        yield root
-
-
-@pytest.fixture
-def ws_root(tmp_path: Path) -> Path:
-    return tmp_path / "workspaces"
-
-
-@pytest.fixture
-def make_env(ws_root: Path, cache_dir: Path) -> Iterator[MakeEnv]:
-    """Factory of ``gym.make`` envs in a temporary workspace root; all closed at teardown."""
-    try:
-        find_bwrap()
-    except SandboxUnavailable as err:
-        pytest.skip(f"bubblewrap cannot run here: {err}")
-    made: list[gym.Env] = []
-
-    def _make(env_id: str = "PostTrain-v0", **kwargs: Any) -> gym.Env:
-        kwargs.setdefault("workspace_root", ws_root)
-        kwargs.setdefault("score_cache_dir", cache_dir / "scores")
-        env = gym.make(env_id, **kwargs)
-        made.append(env)
-        return env
-
-    yield _make
-    for env in made:
-        env.close()
+pytestmark = pytest.mark.usefixtures("cache_dir")  # (conftest) no score lands in ~/.cache
 
 
 @pytest.fixture
