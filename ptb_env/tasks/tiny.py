@@ -118,3 +118,13 @@ SHORT_TASKS = tuple(
 )
 """Short-episode variants for RL (issue "Meta-agent RL that learns"): ``tiny-arith-short``, the
 default task in 90 s (or 3.6 TFLOP), grading the first 200 hidden test items."""
+
+SHORT_RECIPE_LEVELS: dict[str, tuple[float, ...]] = {
+    "data_levels": (500, 4000),
+    "lr_levels": (5e-4, 2e-3, 8e-3),
+    "steps_levels": (10, 30, 60),
+}
+"""The recipe wrapper's levels on a short task (``PostTrainRecipe-tiny-arith-short-v0``): 3.6
+TFLOP pay for about 70 optimizer steps of 32 examples, so the default levels (50/150/400 steps)
+would be cut to the same round; these 18 recipes span a useless round (10 steps) to the best
+(see ``tests/perf/reward_landscape.py`` and ``docs/rl.md``)."""

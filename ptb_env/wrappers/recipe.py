@@ -402,15 +402,25 @@ class RecipeWrapper(gym.Wrapper[np.ndarray, np.int64, dict, dict | str]):
         return np.clip(np.array(values, dtype=np.float32), -1.0, 1.0)
 
 
+def task_levels(task: str) -> dict[str, tuple[float, ...]]:
+    """The recipe levels a task defaults to: a short task's (sized to its budget), else none
+    (the ``RecipeConfig`` defaults)."""
+    from ptb_env.tasks.tiny import SHORT_RECIPE_LEVELS, SHORT_TASKS
+
+    return dict(SHORT_RECIPE_LEVELS) if task in {t.id for t in SHORT_TASKS} else {}
+
+
 def make_recipe_env(task: str = "tiny-arith", **kwargs: Any) -> RecipeWrapper:
     """``RecipeWrapper(PostTrainEnv(task, ...))``: the entry point of ``PostTrainRecipe-v0``.
 
     Keywords named like ``RecipeConfig`` fields (``data_levels``, ``lr_levels``,
     ``steps_levels``, ``eval_limit``, ...) configure the wrapper; the rest go to ``PostTrainEnv``.
+    A short task (``tiny-arith-short``) defaults to levels sized to its budget
+    (:data:`ptb_env.tasks.tiny.SHORT_RECIPE_LEVELS`).
     """
     names = {f.name for f in dataclasses.fields(RecipeConfig)}
-    config = RecipeConfig(**{k: kwargs.pop(k) for k in list(kwargs) if k in names})
+    config = RecipeConfig(**{**task_levels(task), **{k: kwargs.pop(k) for k in list(kwargs) if k in names}})
     return RecipeWrapper(PostTrainEnv(task, **kwargs), config)
 
 
-__all__ = ["OBS_NAMES", "MacroAction", "RecipeConfig", "RecipeWrapper", "make_recipe_env"]
+__all__ = ["OBS_NAMES", "MacroAction", "RecipeConfig", "RecipeWrapper", "make_recipe_env", "task_levels"]

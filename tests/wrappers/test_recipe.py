@@ -196,6 +196,55 @@ def test_second_round_continues_from_final_model():
         env.close()
 
 
+def test_short_task_defaults_to_levels_sized_to_its_budget():
+    from ptb_env.tasks.tiny import SHORT_RECIPE_LEVELS
+
+    env = gym.make("PostTrainRecipe-tiny-arith-short-v0", budget="compute")
+    try:
+        names = env.get_wrapper_attr("action_names")
+        levels = SHORT_RECIPE_LEVELS
+        assert (
+            len(names)
+            == len(levels["data_levels"]) * len(levels["lr_levels"]) * len(levels["steps_levels"]) + 2
+        )
+        assert names[0] == "train(data=500, lr=0.0005, steps=10)"
+        assert names[-3] == "train(data=4000, lr=0.008, steps=60)"
+    finally:
+        env.close()
+    # the caller's levels win; other tasks keep the RecipeConfig defaults
+    env = gym.make(
+        "PostTrainRecipe-tiny-arith-short-v0", steps_levels=(5,), lr_levels=(1e-3,), data_levels=(64,)
+    )
+    try:
+        assert env.get_wrapper_attr("action_names")[0] == "train(data=64, lr=0.001, steps=5)"
+    finally:
+        env.close()
+    env = gym.make("PostTrainRecipe-v0")
+    try:
+        assert env.get_wrapper_attr("config") == RecipeConfig()
+    finally:
+        env.close()
+
+
+def test_maskable_ppo_reads_the_masks_and_only_takes_valid_actions():
+    """sb3-contrib's MaskablePPO (what tests/perf/ppo_curve.py trains) over a vec env of the wrapper."""
+    pytest.importorskip("sb3_contrib")
+    from sb3_contrib import MaskablePPO
+    from stable_baselines3.common.callbacks import StopTrainingOnMaxEpisodes
+    from stable_baselines3.common.env_util import make_vec_env
+
+    vec = make_vec_env(lambda: gym.make("PostTrainRecipe-v0", **NO_TRAIN), n_envs=1, seed=0)
+    try:
+        model = MaskablePPO("MlpPolicy", vec, n_steps=4, batch_size=4, n_epochs=1, seed=0, device="cpu")
+        model.learn(total_timesteps=40, callback=StopTrainingOnMaxEpisodes(max_episodes=2))
+        monitor = vec.envs[0]
+        # train is always masked here, so every action was submit (the one valid action before a
+        # checkpoint exists): each episode is one step
+        assert monitor.get_episode_lengths()[:2] == [1, 1]
+    finally:
+        vec.close()
+
+
 @pytest.mark.slow
 def test_sb3_ppo_runs_two_full_episodes():
     from stable_baselines3 import PPO
