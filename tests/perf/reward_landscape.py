@@ -99,8 +99,8 @@ def curve(task: str, seeds: list[int], budget: str, agents: list[str], budgets: 
     from ptb_env.tasks import gym_id
 
     rows: list[dict[str, Any]] = []
-    for agent in agents:
-        for seconds in budgets:
+    for seconds in budgets:  # budgets outermost: a cut-short run still has every agent's short budgets
+        for agent in agents:
             for seed in seeds:
                 env = gym.make(gym_id(task), **budget_kwargs(budget, seconds))
                 try:
@@ -128,7 +128,7 @@ def main() -> None:
     import ptb_env  # noqa: F401 - registers the ids
 
     out: dict[str, Any] = {"task": a.task, "budget": a.budget, "seeds": a.seeds}
-    rows = landscape(a.task, a.seeds, a.budget, a.recipes)
+    rows = landscape(a.task, a.seeds, a.budget, a.recipes)  # `--recipes` with no index: skipped
     out["landscape"] = rows
     by_recipe: dict[str, list[float]] = {}
     for r in rows:
