@@ -144,9 +144,7 @@ class PostTrainToolEnv:
         self._running, self._return, self._info = True, 0.0, {}
         self._tools_called, self._steps, self._submitted, self._truncated = [], 0, False, False
         self._t0 = time.perf_counter()
-        intro, _ = card_sections(info["task_card"])
-        card = intro if self._card_mode == "brief" else card_without(info["task_card"], "Tools")
-        return f"\n\n{card.strip()}"
+        return policy_card(info["task_card"], self._card_mode)
 
     def get_reward(self) -> float | None:
         """Grade the episode and return its reward; ``None`` for an infrastructure error.
@@ -268,20 +266,15 @@ class PostTrainToolEnv:
         if not self._running:
             return "The episode is over; final_model/ has been graded. Do not call more tools."
         obs = self._step(tool, {k: v for k, v in args.items() if v is not None})
-        text = truncate_middle(obs["output"].rstrip(), self._max_output_chars)
-        if obs["error"]:
-            text += f"\n[error] {obs['error']}"
-        if not self._running:
-            why = "you submitted" if self._submitted else "the budget ran out"
-            return f"{text}\n[episode over: {why}; final_model/ is graded]".lstrip()
-        b = obs["budget"]
-        left = f"{float(b['seconds_left']):.0f} s, {float(b['steps_left']):g} tool calls"
-        if math.isfinite(compute := float(b.get("compute_left", math.inf))):
-            left = f"{compute:.4g} TFLOP, {left}"
-        left += f", {float(b['dev_evals_left']):g} dev evaluations left"
-        best = float(obs["best_dev_score"])
-        dev = "" if math.isnan(best) else f"; best dev score {best:.4f}"
-        return f"{text}\n[budget] {left}{dev}".lstrip()
+        over = None if self._running else ("you submitted" if self._submitted else "the budget ran out")
+        return tool_message(
+            obs["output"],
+            obs["error"],
+            obs["budget"],
+            float(obs["best_dev_score"]),
+            over,
+            self._max_output_chars,
+        )
 
     def _step(self, tool: str, args: dict[str, Any], by_policy: bool = True) -> Mapping[str, Any]:
         assert self._env is not None
@@ -306,11 +299,50 @@ class PostTrainToolEnv:
         self._close()
 
 
-def _tool_docstring(name: str) -> str:
-    """A Google-style docstring for tool ``name``, from the env's own schema (one source of truth)."""
+def tool_message(
+    output: str,
+    error: str,
+    budget: Mapping[str, Any],
+    best_dev_score: float,
+    over: str | None,
+    max_output_chars: int = MAX_OUTPUT_CHARS,
+) -> str:
+    """The text a policy sees back from one tool call: the output (head and tail), the error,
+    then the budget left and the best dev score, or, when the episode ended, why (``over``:
+    ``"you submitted"`` or ``"the budget ran out"``).
+
+    One renderer for the rollouts (:class:`PostTrainToolEnv`) and the demonstrations a policy
+    is cloned from (``ptb_agents.bc``), so both read alike.
+    """
+    text = truncate_middle(output.rstrip(), max_output_chars)
+    if error:
+        text += f"\n[error] {error}"
+    if over is not None:
+        return f"{text}\n[episode over: {over}; final_model/ is graded]".lstrip()
+    left = f"{float(budget['seconds_left']):.0f} s, {float(budget['steps_left']):g} tool calls"
+    if math.isfinite(compute := float(budget.get("compute_left", math.inf))):
+        left = f"{compute:.4g} TFLOP, {left}"
+    left += f", {float(budget['dev_evals_left']):g} dev evaluations left"
+    dev = "" if math.isnan(best_dev_score) else f"; best dev score {best_dev_score:.4f}"
+    return f"{text}\n[budget] {left}{dev}".lstrip()
+
+
+def policy_card(task_card: str, mode: CardMode) -> str:
+    """What ``reset`` appends to the prompt: the task card without its tool list (``"full"``) or
+    its opening only (``"brief"``), after a blank line."""
+    intro, _ = card_sections(task_card)
+    card = intro if mode == "brief" else card_without(task_card, "Tools")
+    return f"\n\n{card.strip()}"
+
+
+def tool_docstring(name: str, args: Iterable[str] | None = None) -> str:
+    """A Google-style docstring for tool ``name``, from the env's own schema (one source of truth);
+    ``args``: only these of its arguments (for a method that takes fewer)."""
     tool = default_tools()[name]
     lines = [tool.description]
     props = tool.parameters.get("properties", {})
+    if args is not None:
+        props = {a: props[a] for a in args}
     if props:
         lines += ["", "Args:"]
         lines += [f"    {arg}: {spec.get('description', arg)}" for arg, spec in props.items()]
@@ -320,7 +352,7 @@ def _tool_docstring(name: str) -> str:
 TOOL_NAMES: tuple[str, ...] = tuple(default_tools())
 """The env's tools, each a method of :class:`PostTrainToolEnv`."""
 for _name in TOOL_NAMES:
-    getattr(PostTrainToolEnv, _name).__doc__ = _tool_docstring(_name)
+    getattr(PostTrainToolEnv, _name).__doc__ = tool_docstring(_name)
 del _name
 
 
