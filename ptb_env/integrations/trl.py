@@ -377,6 +377,9 @@ class PostTrainEnvFactory:
         task: Default task of the episodes (a dataset row's ``task`` overrides it).
         tools: The tools the policy gets (default: all of the env's); fewer tools make a
             shorter prompt (see :func:`tool_env_class`).
+        env_class: The rollout env's class instead (a subclass of :class:`PostTrainToolEnv`,
+            e.g. with narrower tool signatures: ``ptb_agents.bc.policy_env_class``); not with
+            ``tools``.
         task_card: ``"full"`` or ``"brief"`` (see :class:`PostTrainToolEnv`).
         max_output_chars: Characters of each tool output shown to the policy.
         **env_kwargs: Keywords of ``PostTrainEnv`` for every episode (tiny budgets for tests:
@@ -391,12 +394,19 @@ class PostTrainEnvFactory:
         task: str = DEFAULT_TASK,
         *,
         tools: Iterable[str] | None = None,
+        env_class: type[PostTrainToolEnv] | None = None,
         task_card: CardMode = "full",
         max_output_chars: int = MAX_OUTPUT_CHARS,
         **env_kwargs: Any,
     ) -> None:
         self.task = get_task(task).id
-        self.env_class = PostTrainToolEnv if tools is None else tool_env_class(tools)
+        if env_class is not None and tools is not None:
+            raise ValueError("Pass `tools` or `env_class`, not both (the class decides its tools).")
+        if env_class is not None and not (
+            isinstance(env_class, type) and issubclass(env_class, PostTrainToolEnv)
+        ):
+            raise ValueError(f"Expect env_class a subclass of PostTrainToolEnv, actually got {env_class!r}.")
+        self.env_class = env_class or (PostTrainToolEnv if tools is None else tool_env_class(tools))
         self.kwargs = {"task_card": task_card, "max_output_chars": max_output_chars, **env_kwargs}
         self.env_class(self.task, **self.kwargs)  # bad keywords fail here, not at the first rollout
         self.episodes: list[EpisodeRecord] = []

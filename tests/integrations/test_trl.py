@@ -61,6 +61,19 @@ def test_tool_subset_hides_the_other_tools_and_rejects_unknown_names():
         tool_env_class(["bash", "sudo"])
 
 
+def test_factory_takes_a_rollout_env_class_or_tools_not_both():
+    from ptb_agents.bc import TOOLS, policy_env_class
+
+    cls = policy_env_class()
+    with pytest.raises(ValueError, match="not both"):
+        PostTrainEnvFactory(tools=["bash"], env_class=cls, **TINY)
+    with pytest.raises(ValueError, match="subclass of PostTrainToolEnv"):
+        PostTrainEnvFactory(env_class=dict, **TINY)  # type: ignore[arg-type]
+    with PostTrainEnvFactory("tiny-arith-short", env_class=cls, **TINY) as factory:
+        env = factory()
+        assert type(env) is cls and _tools_trl_sees(cls) == set(TOOLS)
+
+
 def test_bad_keywords_fail_at_construction():
     with pytest.raises(TypeError):
         PostTrainEnvFactory(time_limit=30)

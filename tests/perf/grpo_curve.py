@@ -1,0 +1,173 @@
+"""Does GRPO improve the cloned tool-calling policy? Rewards before and after, per-step rewards.
+
+    python tests/perf/grpo_curve.py --policy runs/bc/policy --steps 12 --num-generations 4 \
+        --eval-seeds 100 101 102 103 104 105 106 107 --out runs/grpo --plot docs/img/grpo_curve.png
+
+1. Before: the policy (``python -m ptb_agents.bc train``) plays each of ``--eval-seeds`` on
+   ``tiny-arith-short`` (compute budget), TRL-style (``ptb_agents.bc.evaluate_policy``).
+2. GRPO: TRL's ``GRPOTrainer`` in environment mode, ``--steps`` optimizer steps, each one prompt
+   (a fresh episode seed) with ``--num-generations`` rollouts; every rollout is a real episode
+   in ``ptb_agents.bc.policy_env_class()`` (the policy's tools), graded on the hidden test items.
+   Prints each step's rewards and their mean.
+3. After: the trained policy plays the same seeds.
+
+Prints both means +- SEM and their difference in SEMs (goal of the issue "Meta-agent RL that
+learns": > 2), the valid-call and submit rates, the wall time; ``--plot`` draws the per-step mean
+reward with the before/after bands. Every episode runs on the compute budget, so rewards do not
+depend on the machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+
+
+def sem(values: list[float]) -> float:
+    return statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+
+
+def grpo(policy: Path, out: Path, a: argparse.Namespace) -> dict[str, Any]:
+    """GRPO from ``policy``; saves the trained policy to ``out``; returns the per-step rewards."""
+    import torch
+    from transformers import AutoModelForCausalLM, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from ptb_agents import bc
+    from ptb_env.cpus import available_cpus
+    from ptb_env.integrations.trl import PostTrainEnvFactory, make_grpo_dataset
+
+    torch.set_num_threads(available_cpus())
+    torch.manual_seed(a.seed)
+    tokenizer = bc.load_tokenizer(policy)
+    model = AutoModelForCausalLM.from_pretrained(policy, dtype=torch.float32)
+    tokenizer.model_max_length = model.config.max_position_embeddings
+    factory = PostTrainEnvFactory(
+        bc.TASK, env_class=bc.policy_env_class(), task_card=bc.CARD, max_output_chars=bc.MAX_OUTPUT_CHARS,
+        budget="compute",
+    )  # fmt: skip
+
+    class StepTimer(TrainerCallback):
+        def __init__(self) -> None:
+            self.seconds: list[float] = []
+
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self._t0 = time.perf_counter()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.seconds.append(time.perf_counter() - self._t0)
+            g = a.num_generations
+            eps = factory.episodes[(len(self.seconds) - 1) * g : len(self.seconds) * g]
+            shown = ", ".join(f"{e.reward:+.3f}" for e in eps)
+            print(f"step {len(self.seconds)}: {self.seconds[-1]:.0f} s, rewards {shown}", flush=True)
+
+    timer = StepTimer()
+    with factory:
+        config = GRPOConfig(
+            output_dir=str(out / "trainer"),
+            max_steps=a.steps,
+            per_device_train_batch_size=a.num_generations,
+            num_generations=a.num_generations,
+            max_completion_length=a.max_completion_length,
+            max_tool_calling_iterations=a.max_tool_calls,
+            learning_rate=a.lr,
+            beta=0.0,
+            temperature=1.0,
+            logging_steps=1,
+            save_strategy="no",
+            report_to="none",
+            use_cpu=not torch.cuda.is_available(),
+            bf16=False,
+            seed=a.seed,
+            shuffle_dataset=False,
+        )
+        trainer = GRPOTrainer(
+            model=model,
+            args=config,
+            train_dataset=make_grpo_dataset(bc.TASK, a.steps, seed=a.train_seed),
+            processing_class=tokenizer,
+            environment_factory=factory,
+            callbacks=[timer],
+        )
+        trainer.train()
+    trainer.model.save_pretrained(out / "policy")
+    tokenizer.save_pretrained(out / "policy")
+    g = a.num_generations
+    steps = []
+    for i in range(len(timer.seconds)):
+        eps = factory.episodes[i * g : (i + 1) * g]
+        steps.append({"step": i + 1, "seconds": timer.seconds[i], "rewards": [e.reward for e in eps]})
+    logs = [log for log in trainer.state.log_history if "loss" in log]
+    return {"steps": steps, "logs": logs}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--policy", type=Path, required=True, help="the cloned policy (python -m ptb_agents.bc train)"
+    )
+    p.add_argument("--out", type=Path, default=Path("runs/grpo"))
+    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--num-generations", type=int, default=4)
+    p.add_argument("--max-completion-length", type=int, default=1536)
+    p.add_argument("--max-tool-calls", type=int, default=10)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--eval-seeds", type=int, nargs="+", default=list(range(100, 108)))
+    p.add_argument("--train-seed", type=int, default=1000, help="first episode seed of the GRPO prompts")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", type=Path)
+    a = p.parse_args()
+    from ptb_agents.bc import evaluate_policy
+
+    a.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    before = evaluate_policy(a.policy, a.eval_seeds)
+    curve = grpo(a.policy, a.out, a)
+    after = evaluate_policy(a.out / "policy", a.eval_seeds)
+    took = time.perf_counter() - t0
+    r0 = [e["reward"] or 0.0 for e in before["episodes"]]
+    r1 = [e["reward"] or 0.0 for e in after["episodes"]]
+    z = (statistics.mean(r1) - statistics.mean(r0)) / (math.hypot(sem(r0), sem(r1)) or math.inf)
+    print(f"\nbefore: {statistics.mean(r0):+.3f} +- {sem(r0):.3f} (SEM, {len(r0)} seeds) {before['summary']}")
+    print(f"after:  {statistics.mean(r1):+.3f} +- {sem(r1):.3f} (SEM, {len(r1)} seeds) {after['summary']}")
+    print(f"after - before: {statistics.mean(r1) - statistics.mean(r0):+.3f} = {z:.1f} SEM (goal: > 2)")
+    for s in curve["steps"]:
+        print(f"step {s['step']}: mean reward {statistics.mean(s['rewards']):+.3f} ({s['seconds']:.0f} s)")
+    print(f"wall time {took:.0f} s")
+    out = {"before": before, "after": after, "curve": curve, "seconds": took, "settings": vars(a)}
+    (a.out / "grpo_curve.json").write_text(json.dumps(out, indent=1, default=str))
+    if a.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        xs = [s["step"] for s in curve["steps"]]
+        ax.plot(
+            xs, [statistics.mean(s["rewards"]) for s in curve["steps"]], "o-", label="GRPO step mean reward"
+        )
+        for name, r, color in (("before", r0, "C1"), ("after", r1, "C2")):
+            m, e = statistics.mean(r), sem(r)
+            ax.axhline(m, color=color, label=f"{name}: {len(r)} fresh seeds, mean +- SEM")
+            ax.axhspan(m - e, m + e, color=color, alpha=0.15)
+        ax.set_xlabel("GRPO step")
+        ax.set_ylabel("reward (test uplift)")
+        ax.set_title("tiny-arith-short: cloned policy under GRPO")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(a.plot, dpi=120)
+        print(f"plot: {a.plot}")
+
+
+if __name__ == "__main__":
+    main()
