@@ -330,8 +330,15 @@ def rollout_turns(
             return
 
 
-def evaluate_policy(policy: Path, seeds: list[int], temperature: float = 1.0) -> dict[str, Any]:
-    """The policy's valid-call rate, submit rate and rewards on ``seeds`` (real episodes)."""
+def evaluate_policy(
+    policy: str | Path,
+    seeds: list[int],
+    temperature: float = 1.0,
+    max_new_tokens: int = 160,
+    **env_kwargs: Any,
+) -> dict[str, Any]:
+    """The policy's valid-call rate, submit rate and rewards on ``seeds`` (real episodes; ``env_kwargs``
+    go to ``PostTrainEnv``)."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -343,9 +350,15 @@ def evaluate_policy(policy: Path, seeds: list[int], temperature: float = 1.0) ->
     tokenizer = load_tokenizer(policy)
     episodes = []
     for seed in seeds:
-        env = policy_env_class()(TASK, task_card=CARD, max_output_chars=MAX_OUTPUT_CHARS, budget="compute")
+        env = policy_env_class()(
+            TASK, task_card=CARD, max_output_chars=MAX_OUTPUT_CHARS, **{"budget": "compute", **env_kwargs}
+        )
         try:
-            turns = list(rollout_turns(model, tokenizer, env, seed, temperature=temperature))
+            turns = list(
+                rollout_turns(
+                    model, tokenizer, env, seed, temperature=temperature, max_new_tokens=max_new_tokens
+                )
+            )
             reward = env.get_reward()
             record = env.last_record
         finally:

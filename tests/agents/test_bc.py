@@ -86,6 +86,22 @@ def test_a_recording_renders_as_the_rollout_reads_and_labels_only_the_calls(
     assert all(y in (-100, i) for i, y in zip(ids, labels, strict=True))
 
 
+@pytest.mark.slow
+def test_evaluate_policy_plays_real_episodes_the_way_trl_does(cache_dir, ws_root):
+    """The tiny base model as the policy: it makes no tool call, so each rollout is one turn and
+    ``get_reward`` submits for it (nothing in final_model/: uplift 0)."""
+    result = bc.evaluate_policy(
+        TINY_MODEL_DIR, [0], max_new_tokens=8, workspace_root=ws_root, score_cache_dir=cache_dir / "scores"
+    )
+    (episode,) = result["episodes"]
+    assert episode["turns"] == 1 and episode["valid"] == 0 and episode["calls"] == []
+    assert episode["status"] == "invalid_checkpoint" and episode["reward"] == 0.0  # no final_model/
+    assert episode["tools"] == [] and episode["submitted"] is False
+    s = result["summary"]
+    assert (s["episodes"], s["valid_call_rate"], s["submit_rate"], s["reward_mean"]) == (1, 0.0, 0.0, 0.0)
+    assert list(ws_root.iterdir()) == []  # the episode's workspace is gone
+
+
 def test_variants_span_the_short_tasks_recipe_levels():
     from ptb_env.tasks.tiny import SHORT_RECIPE_LEVELS
 
