@@ -4,6 +4,7 @@
                                           [--budget compute] [--recipes 0 5 ...]
                                           [--agents scripted-sft expert] [--budgets 30 60 120 300]
                                           [--json OUT] [--plot OUT.png]
+    python tests/perf/reward_landscape.py --report RUN.json [RUN2.json ...] [--plot OUT.png]
 
 Part 1, the landscape: every ``train`` macro action of ``PostTrainRecipe-<task>-v0`` (or the
 indices given by ``--recipes``), each as a one-round episode (train, then submit), for each
@@ -15,6 +16,9 @@ per episode.
 Part 2, the curve: each agent of ``--agents`` on ``PostTrain-<task>-v0`` with a budget of
 each of ``--budgets`` seconds (or their worth in TFLOP on ``--budget compute``), each seed;
 prints mean +- std per budget and, with ``--plot``, draws reward against budget.
+
+``--report`` prints (and plots) the saved JSON of one or more runs together, e.g. a landscape
+run and a curve run made separately.
 
 ``--budget compute`` (the default) runs every episode on the compute budget
 (``ptb_env.compute``), so the figures do not depend on the machine's load; ``time`` on the wall
@@ -113,6 +117,68 @@ def curve(task: str, seeds: list[int], budget: str, agents: list[str], budgets: 
     return rows
 
 
+def report_landscape(rows: list[dict[str, Any]], n_seeds: int) -> dict[str, float]:
+    """The recipe table, the best mean and the SNR (also over the recipes whose seeds differ)."""
+    by_recipe: dict[str, list[float]] = {}
+    for r in rows:
+        by_recipe.setdefault(r["recipe"], []).append(r["reward"])
+    stats = {name: mean_sd(v) for name, v in by_recipe.items()}
+    print(f"\n| recipe | rewards ({n_seeds} seeds) | mean +- std |\n|---|---|---|")
+    for name, (m, s) in sorted(stats.items(), key=lambda kv: -kv[1][0]):
+        print(f"| {name} | {', '.join(f'{x:+.3f}' for x in by_recipe[name])} | {m:+.3f} +- {s:.3f} |")
+    if len(stats) < 2:
+        return {}
+    means = [m for m, _ in stats.values()]
+    spread = statistics.stdev(means)
+    noise = statistics.mean(s for _, s in stats.values())
+    noisy = [s for _, s in stats.values() if s > 0]
+    out = {"best": max(means), "snr": spread / noise if noise > 0 else float("inf")}
+    # recipes that score 0 on every seed have no noise and lift the SNR: also without them
+    out["snr_noisy"] = spread / statistics.mean(noisy) if noisy else float("inf")
+    seconds = [r["seconds"] for r in rows]
+    print(
+        f"\nbest recipe mean {out['best']:+.3f}; SNR (std of recipe means / mean seed std) {out['snr']:.2f}; "
+        f"{out['snr_noisy']:.2f} over the {len(noisy)} recipes whose seeds differ\n"
+        f"episode wall time: median {statistics.median(seconds):.0f} s, max {max(seconds):.0f} s"
+    )
+    return out
+
+
+def report_curve(rows: list[dict[str, Any]], task: str, budget: str, plot: Path | None) -> None:
+    """Mean +- std per agent and budget; with ``plot``, reward against budget."""
+    agents = list(dict.fromkeys(r["agent"] for r in rows))
+    budgets = sorted({float(r["budget_s"]) for r in rows})
+    print("\n| agent | budget (s or its TFLOP) | rewards | mean +- std |\n|---|---|---|---|")
+    points: dict[str, list[tuple[float, float, float]]] = {}
+    for agent in agents:
+        for seconds in budgets:
+            mine = [r["reward"] for r in rows if r["agent"] == agent and float(r["budget_s"]) == seconds]
+            if not mine:
+                continue
+            m, s = mean_sd(mine)
+            points.setdefault(agent, []).append((seconds, m, s))
+            shown = ", ".join(f"{x:+.3f}" for x in mine)
+            print(f"| {agent} | {seconds:g} | {shown} | {m:+.3f} +- {s:.3f} |")
+    if plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        for agent, pts in points.items():
+            xs, ms, ss = zip(*pts, strict=True)
+            ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=agent)
+        ax.set_xscale("log")
+        ax.set_xlabel("budget (s" + (", as TFLOP: x 0.04" if budget == "compute" else "") + ")")
+        ax.set_ylabel("reward (test uplift)")
+        ax.set_title(f"{task}: reward vs budget")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(plot, dpi=120)
+        print(f"plot: {plot}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", default="tiny-arith-short")
@@ -123,55 +189,29 @@ def main() -> None:
     p.add_argument("--budgets", type=float, nargs="*", default=[30, 60, 120, 300])
     p.add_argument("--json", type=Path)
     p.add_argument("--plot", type=Path, help="draw the reward-vs-budget curve here (PNG)")
+    p.add_argument(
+        "--report", type=Path, nargs="+", help="report these runs' JSON together instead of running"
+    )
     a = p.parse_args()
+    if a.report:
+        runs = [json.loads(path.read_text()) for path in a.report]
+        landscape_rows = [r for run in runs for r in run.get("landscape", [])]
+        if landscape_rows:
+            report_landscape(landscape_rows, len({r["seed"] for r in landscape_rows}))
+        curve_rows = [r for run in runs for r in run.get("curve", [])]
+        if curve_rows:
+            report_curve(curve_rows, runs[0]["task"], runs[0]["budget"], a.plot)
+        return
     os.environ.pop("PTB_ENV_TEST_LIMIT", None)
     import ptb_env  # noqa: F401 - registers the ids
 
     out: dict[str, Any] = {"task": a.task, "budget": a.budget, "seeds": a.seeds}
     rows = landscape(a.task, a.seeds, a.budget, a.recipes)  # `--recipes` with no index: skipped
     out["landscape"] = rows
-    by_recipe: dict[str, list[float]] = {}
-    for r in rows:
-        by_recipe.setdefault(r["recipe"], []).append(r["reward"])
-    stats = {name: mean_sd(v) for name, v in by_recipe.items()}
-    print(f"\n| recipe | rewards ({len(a.seeds)} seeds) | mean +- std |\n|---|---|---|")
-    for name, (m, s) in sorted(stats.items(), key=lambda kv: -kv[1][0]):
-        print(f"| {name} | {', '.join(f'{x:+.3f}' for x in by_recipe[name])} | {m:+.3f} +- {s:.3f} |")
-    if len(stats) > 1:
-        means = [m for m, _ in stats.values()]
-        noise = statistics.mean(s for _, s in stats.values())
-        snr = statistics.stdev(means) / noise if noise > 0 else float("inf")
-        out["snr"], out["best"] = snr, max(means)
-        print(f"\nbest recipe mean {max(means):+.3f}; SNR (std of recipe means / mean seed std) {snr:.2f}")
+    out.update(report_landscape(rows, len(a.seeds)))
     if a.agents and a.budgets:
-        crows = curve(a.task, a.seeds, a.budget, a.agents, a.budgets)
-        out["curve"] = crows
-        print("\n| agent | budget (s or its TFLOP) | reward mean +- std |\n|---|---|---|")
-        points: dict[str, list[tuple[float, float, float]]] = {}
-        for agent in a.agents:
-            for seconds in a.budgets:
-                mine = [r["reward"] for r in crows if r["agent"] == agent and r["budget_s"] == seconds]
-                m, s = mean_sd(mine)
-                points.setdefault(agent, []).append((seconds, m, s))
-                print(f"| {agent} | {seconds:g} | {m:+.3f} +- {s:.3f} |")
-        if a.plot:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-
-            fig, ax = plt.subplots(figsize=(5, 3.5))
-            for agent, pts in points.items():
-                xs, ms, ss = zip(*pts, strict=True)
-                ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=agent)
-            ax.set_xscale("log")
-            ax.set_xlabel("budget (s" + (", as TFLOP" if a.budget == "compute" else "") + ")")
-            ax.set_ylabel("reward (test uplift)")
-            ax.set_title(f"{a.task}: reward vs budget")
-            ax.legend()
-            fig.tight_layout()
-            fig.savefig(a.plot, dpi=120)
-            print(f"plot: {a.plot}")
+        out["curve"] = curve(a.task, a.seeds, a.budget, a.agents, a.budgets)
+        report_curve(out["curve"], a.task, a.budget, a.plot)
     if a.json:
         a.json.write_text(json.dumps(out, indent=1, default=str))
 
