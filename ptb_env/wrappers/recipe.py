@@ -41,6 +41,7 @@ import numpy as np
 from gymnasium import spaces
 
 from ptb_env.benchmarks import list_benchmarks
+from ptb_env.compute import eval_tflop, job_start_tflop, train_step_tflop
 from ptb_env.env import PostTrainEnv
 from ptb_env.errors import EpisodeNotRunning
 
@@ -62,6 +63,11 @@ OBS_NAMES = (
 """Meaning of each entry of the observation vector (see ``docs/recipe-wrapper.md``)."""
 MAX_ROUNDS_OBS = 10
 """``rounds_frac`` is ``min(rounds, MAX_ROUNDS_OBS) / MAX_ROUNDS_OBS``."""
+MIN_ROUND_STEPS = 5
+"""On the compute budget, ``train`` is masked when the TFLOP left cannot pay this many steps."""
+ROUND_TOKENS = 128
+"""Tokens per example the mask assumes (the tiny generators' examples are at most ~120 tokens;
+the tool charges the data's real longest)."""
 MAX_WAITS = 10_000
 """Most ``wait`` calls of one training round (a job cannot outlive the budget anyway)."""
 
@@ -332,6 +338,19 @@ class RecipeWrapper(gym.Wrapper[np.ndarray, np.int64, dict, dict | str]):
         """Whether the episode runs on the compute budget (``ptb_env.compute``)."""
         return self.post_train_env.limits.get("compute_tflop") is not None
 
+    def _params(self) -> int:
+        params = self.post_train_env.compute_params
+        assert params is not None, "only on the compute budget"
+        return params
+
+    def _round_tflop(self) -> float:
+        """The least TFLOP the ``train`` tool accepts a round with (``tools/train.py``): the job's
+        start, :data:`MIN_ROUND_STEPS` steps of examples of :data:`ROUND_TOKENS` tokens, and the
+        dev check of the task's ``dev_limit`` items it keeps back."""
+        params = self._params()
+        steps = MIN_ROUND_STEPS * train_step_tflop(params, self.config.batch_size, ROUND_TOKENS)
+        return job_start_tflop() + steps + eval_tflop(params, self.post_train_env.task.dev_limit)
+
     def _has_checkpoint(self) -> bool:
         ws = self.post_train_env.workspace
         return ws is not None and ws.final_model.is_dir() and any(ws.final_model.glob("*.safetensors"))
@@ -342,19 +361,27 @@ class RecipeWrapper(gym.Wrapper[np.ndarray, np.int64, dict, dict | str]):
             return None if macro.kind == "submit" else "the episode is over"
         if macro.kind == "submit":
             return None
+        c = self.config
         if macro.kind == "evaluate":
             if self._budget("dev_evals_left") < 1:
                 return "no dev evaluation is left"
             if not self._has_checkpoint():
                 return "there is no checkpoint in final_model/ yet (train first)"
+            if self._on_compute():
+                left, cost = self._budget("compute_left"), eval_tflop(self._params(), c.eval_limit)
+                if left < cost:
+                    return f"{left:.3g} TFLOP are left and scoring {c.eval_limit} dev items costs {cost:.3g}"
             return None
-        c = self.config
         need = c.reserve_s + c.startup_s + c.min_train_s
         if self._on_compute():
-            share = self._budget("compute_left") / self.post_train_env.limits["compute_tflop"]
-            if share < c.min_compute_share:
-                need_share = c.min_compute_share
-                return f"{share:.0%} of the compute is left and a training round needs {need_share:.0%}"
+            left = self._budget("compute_left")
+            share = c.min_compute_share * self.post_train_env.limits["compute_tflop"]
+            need_tflop = max(share, self._round_tflop())
+            if left < need_tflop:
+                return (
+                    f"{left:.3g} TFLOP are left and a training round needs {need_tflop:.3g} (its start, "
+                    f"{MIN_ROUND_STEPS} steps and the dev check the train tool keeps back)"
+                )
         elif self._seconds_left() < need:
             return f"{self._seconds_left():.0f} s are left and a training round needs {need:.0f} s"
         if self._budget("steps_left") < 5:

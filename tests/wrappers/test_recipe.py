@@ -108,6 +108,28 @@ def test_invalid_actions_cost_one_step_and_say_why():
         env.close()
 
 
+def test_on_the_compute_budget_the_mask_hides_what_the_tools_cannot_pay():
+    """0.15 TFLOP: above the 5% share, below a round's start fee plus a dev check (train would
+    fail in the tool), and below scoring 200 dev items (evaluate would fail): both masked, and
+    stepping them anyway says why instead of burning tool calls on errors (a policy learned to
+    repeat such failing calls until the step budget ran out)."""
+    env = make(budget="compute", compute_tflop=0.15, eval_limit=200)
+    try:
+        env.reset(seed=0)
+        masks = env.get_wrapper_attr("action_masks")
+        assert masks().tolist() == [False, False, True]
+        env.unwrapped.step({"tool": "bash", "args": {"command": "cp -rL base_model/. final_model/"}})
+        assert masks().tolist() == [False, False, True]  # a checkpoint now, but no compute to score it
+        *_, info = env.step(EVALUATE)
+        assert "scoring 200 dev items costs" in info["invalid_action"]
+        *_, info = env.step(TRAIN)
+        assert "a training round needs" in info["invalid_action"] and info["rounds"] == 0
+        *_, info = env.step(SUBMIT)
+        assert info["status"] == "ok"
+    finally:
+        env.close()
+
+
 def test_out_of_space_actions_and_bad_config_raise_clear_errors():
     env = make(**NO_TRAIN)
     try:
