@@ -170,7 +170,10 @@ def report_curve(rows: list[dict[str, Any]], task: str, budget: str, plot: Path 
             xs, ms, ss = zip(*pts, strict=True)
             ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=agent)
         ax.set_xscale("log")
-        ax.set_xlabel("budget (s" + (", as TFLOP: x 0.04" if budget == "compute" else "") + ")")
+        ax.set_xticks(budgets, [f"{b:g}" for b in budgets])
+        ax.minorticks_off()
+        unit = "; on the compute budget x 0.04 TFLOP" if budget == "compute" else ""
+        ax.set_xlabel(f"budget (s{unit})")
         ax.set_ylabel("reward (test uplift)")
         ax.set_title(f"{task}: reward vs budget")
         ax.legend()
