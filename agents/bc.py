@@ -237,13 +237,15 @@ def train(
     if not chats:
         raise SystemExit(f"no recordings (*.jsonl) in {demos}")
     data = [tokenize(tokenizer, c, tools) for c in chats]
-    prompt = len(tokenize(tokenizer, chats[0][:1], tools)[0])
-    shared = min(next(i for i, y in enumerate(labels) if y != -100) for _, labels in data)
-    cut = (
-        min(shared, prompt) - 1
-    )  # the shared prefix; x starts at its last token, which predicts the first label
+    # The prefix every recording shares, up to its first label; x starts at the last prefix token
+    # (it predicts the first label), so the prefix proper runs once per step without gradients.
+    first = min(next(i for i, y in enumerate(labels) if y != -100) for _, labels in data)
+    common = next(
+        (i for i, column in enumerate(zip(*(ids for ids, _ in data), strict=False)) if len(set(column)) > 1),
+        min(len(ids) for ids, _ in data),
+    )
+    cut = max(0, min(first, common) - 1)
     prefix_ids = data[0][0][:cut]
-    assert all(ids[:cut] == prefix_ids for ids, _ in data), "the recordings' prompts differ"
     model = AutoModelForCausalLM.from_pretrained(TINY_MODEL_DIR, max_position_embeddings=CONTEXT)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -255,14 +257,18 @@ def train(
     t0 = time.perf_counter()
     model.train()
     for step in range(steps):
-        with torch.no_grad():
-            cache = model(input_ids=prefix, use_cache=True).past_key_values
+        cache = None
+        if cut:
+            with torch.no_grad():
+                cache = model(input_ids=prefix, use_cache=True).past_key_values
         losses = []
-        for ids, labels in rng.sample(data, min(batch, len(data))):
+        sample = rng.sample(data, min(batch, len(data)))
+        for ids, labels in sample:
             x, y = torch.tensor([ids[cut:]]), torch.tensor([labels[cut:]])
-            loss = model(input_ids=x, labels=y, past_key_values=copy.deepcopy(cache), use_cache=True).loss
-            (loss / batch).backward()
-            losses.append(float(loss))
+            past = copy.deepcopy(cache) if cache is not None else None
+            loss = model(input_ids=x, labels=y, past_key_values=past, use_cache=past is not None).loss
+            (loss / len(sample)).backward()
+            losses.append(loss.detach().item())
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()

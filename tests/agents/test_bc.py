@@ -85,6 +85,12 @@ def test_a_recording_renders_as_the_rollout_reads_and_labels_only_the_calls(
     assert "[budget]" not in learned and "Post-train" not in learned  # tool replies and prompt: context only
     assert all(y in (-100, i) for i, y in zip(ids, labels, strict=True))
 
+    # one cloning step on it: the prompt runs as a cached prefix, the policy and its tokenizer are saved
+    info = bc.train(tmp_path / "rec", tmp_path / "policy", steps=1, batch=1)
+    assert info["demos"] == 1 and 0 < info["prefix_tokens"] < len(ids) and info["loss"][0] > 0
+    assert (tmp_path / "policy" / "model.safetensors").is_file()
+    assert bc.load_tokenizer(tmp_path / "policy").chat_template is not None
+
 
 @pytest.mark.slow
 def test_evaluate_policy_plays_real_episodes_the_way_trl_does(cache_dir, ws_root):
