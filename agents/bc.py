@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import itertools
 import json
 import math
@@ -161,11 +162,12 @@ TRAIN_ARGS = ("data", "learning_rate", "max_steps")
 """The arguments of ``train`` the policy gets (the env's other 16 would triple the prompt)."""
 
 
+@functools.cache
 def policy_env_class() -> type[Any]:
     """The rollout env of the policy (``environment_factory`` of GRPO): :data:`TOOLS` only, and
     ``train`` with the arguments of :data:`TRAIN_ARGS` (the rest take the tool's defaults; on
     the compute budget the tool fits the steps to the TFLOP left). The schemas' text is the
-    env's own."""
+    env's own. One class per process, so every rollout env is of the same type."""
     from ptb_env.integrations.trl import tool_docstring, tool_env_class
 
     base = tool_env_class(TOOLS)

@@ -21,13 +21,12 @@ import argparse
 import json
 import os
 import tempfile
-import time
 from dataclasses import dataclass
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # environment_factory is experimental in TRL 1.16
 
 import torch
-from transformers import AutoModelForCausalLM, TrainerCallback
+from transformers import AutoModelForCausalLM
 from trl import GRPOConfig, GRPOTrainer
 from trl.chat_template_utils import get_training_chat_template
 
@@ -35,6 +34,7 @@ from ptb_env.integrations.trl import (
     TOOL_NAMES,
     PostTrainEnvFactory,
     make_grpo_dataset,
+    step_timer,
     tool_calling_tokenizer,
 )
 from ptb_env.paths import TINY_MODEL_DIR
@@ -125,19 +125,6 @@ def warm_start(model, tokenizer, chat_template: str, tools: list, prompt: list[d
     return step
 
 
-class StepTimer(TrainerCallback):
-    """Wall time of each optimizer step (generation, tool calls, grading and update)."""
-
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    def on_step_begin(self, args, state, control, **kw):
-        self._t0 = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kw):
-        self.seconds.append(time.perf_counter() - self._t0)
-
-
 def main(args: Args) -> dict:
     tools = list(TOOL_NAMES) if args.tools == "all" else args.tools.split(",")
     factory = PostTrainEnvFactory(
@@ -186,7 +173,7 @@ def main(args: Args) -> dict:
             seed=args.seed,
             shuffle_dataset=False,
         )
-        timer = StepTimer()
+        timer = step_timer()
         trainer = GRPOTrainer(
             model=model,
             args=config,

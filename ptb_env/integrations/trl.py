@@ -452,6 +452,31 @@ def make_grpo_dataset(
     return Dataset.from_list(rows)
 
 
+def step_timer(on_step: Callable[[int, float], None] | None = None) -> Any:
+    """A ``TrainerCallback`` that keeps the wall time of each optimizer step (generation, tool
+    calls, grading and update) in its ``seconds`` list; ``on_step(step, seconds)`` is called after
+    each (e.g. to print the step's rollouts)."""
+    try:
+        from transformers import TrainerCallback
+    except ImportError as err:
+        raise ImportError(f"step_timer needs transformers: {TRL_INSTALL}") from err
+
+    class StepTimer(TrainerCallback):
+        def __init__(self) -> None:
+            self.seconds: list[float] = []
+            self._t0 = 0.0
+
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self._t0 = time.perf_counter()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.seconds.append(time.perf_counter() - self._t0)
+            if on_step is not None:
+                on_step(len(self.seconds), self.seconds[-1])
+
+    return StepTimer()
+
+
 def tool_calling_tokenizer(path: str) -> PreTrainedTokenizerBase:
     """The tokenizer at ``path``, with a chat template TRL can run tool calls through.
 

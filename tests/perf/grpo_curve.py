@@ -39,12 +39,12 @@ def sem(values: list[float]) -> float:
 def grpo(policy: Path, out: Path, a: argparse.Namespace) -> dict[str, Any]:
     """GRPO from ``policy``; saves the trained policy to ``out``; returns the per-step rewards."""
     import torch
-    from transformers import AutoModelForCausalLM, TrainerCallback
+    from transformers import AutoModelForCausalLM
     from trl import GRPOConfig, GRPOTrainer
 
     from ptb_agents import bc
     from ptb_env.cpus import available_cpus
-    from ptb_env.integrations.trl import PostTrainEnvFactory, make_grpo_dataset
+    from ptb_env.integrations.trl import PostTrainEnvFactory, make_grpo_dataset, step_timer
 
     torch.set_num_threads(available_cpus())
     torch.manual_seed(a.seed)
@@ -56,21 +56,12 @@ def grpo(policy: Path, out: Path, a: argparse.Namespace) -> dict[str, Any]:
         budget="compute",
     )  # fmt: skip
 
-    class StepTimer(TrainerCallback):
-        def __init__(self) -> None:
-            self.seconds: list[float] = []
+    def show(step: int, seconds: float) -> None:
+        g = a.num_generations
+        shown = ", ".join(f"{e.reward:+.3f}" for e in factory.episodes[(step - 1) * g : step * g])
+        print(f"step {step}: {seconds:.0f} s, rewards {shown}", flush=True)
 
-        def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            self._t0 = time.perf_counter()
-
-        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            self.seconds.append(time.perf_counter() - self._t0)
-            g = a.num_generations
-            eps = factory.episodes[(len(self.seconds) - 1) * g : len(self.seconds) * g]
-            shown = ", ".join(f"{e.reward:+.3f}" for e in eps)
-            print(f"step {len(self.seconds)}: {self.seconds[-1]:.0f} s, rewards {shown}", flush=True)
-
-    timer = StepTimer()
+    timer = step_timer(show)
     with factory:
         config = GRPOConfig(
             output_dir=str(out / "trainer"),

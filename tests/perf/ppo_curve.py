@@ -36,9 +36,8 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """``gym.make`` keywords of every episode."""
-    return {"budget": "compute"}
+ENV_KWARGS: dict[str, Any] = {"budget": "compute"}
+"""``gym.make`` keywords of every episode."""
 
 
 def save(args: argparse.Namespace, rows: list[dict[str, Any]], seconds: float) -> None:
@@ -78,14 +77,14 @@ def run_ppo(args: argparse.Namespace) -> list[dict[str, Any]]:
     from ptb_env.registration import recipe_id
 
     torch.set_num_threads(1)
-    env_id, kwargs = recipe_id(args.task), env_kwargs(args)
+    env_id = recipe_id(args.task)
 
     def make() -> Any:  # in the subprocess, which has not imported ptb_env (so the id is unknown)
         import gymnasium as gym
 
         import ptb_env  # noqa: F401 - registers the ids
 
-        return gym.make(env_id, **kwargs)
+        return gym.make(env_id, **ENV_KWARGS)
 
     vec = make_vec_env(make, n_envs=args.envs, seed=args.seed, vec_env_cls=SubprocVecEnv)
     names = list(vec.get_attr("action_names")[0])
@@ -141,7 +140,7 @@ def run_simple(args: argparse.Namespace) -> list[dict[str, Any]]:
     import ptb_env  # noqa: F401 - registers the ids
     from ptb_env.registration import recipe_id
 
-    env = gym.make(recipe_id(args.task), **env_kwargs(args))
+    env = gym.make(recipe_id(args.task), **ENV_KWARGS)
     names = list(env.get_wrapper_attr("action_names"))
     train = [i for i, n in enumerate(names) if n.startswith("train")]
     submit = names.index("submit")
