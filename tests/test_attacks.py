@@ -214,3 +214,21 @@ def test_f10_no_host_path_reaches_the_agent(make_env):
         assert host not in shown, (host, shown)
     assert "/opt/ptb/base_model" in out
     assert obs["error"]
+
+
+@pytest.mark.slow
+def test_a_fork_bomb_that_dies_back_between_checks_is_killed(make_env):
+    """Bursts of forks that hit the process limit and die back before the next check (as bash's
+    own `fork: retry` backoff does) keep the episode at its limit without sitting there: the
+    refused forks, not only a full process table, set off the watchdog."""
+    env = make_env()
+    t0 = time.monotonic()
+    out = bash(
+        env,
+        "for r in $(seq 40); do for i in $(seq 700); do sleep 0.5 & done 2>/dev/null; wait; "
+        "sleep 0.4; done; echo finished",
+        timeout=60,
+    )
+    assert "process limit reached" in out and "finished" not in out, out
+    assert time.monotonic() - t0 < 20
+    assert "alive" in bash(env, "echo alive")

@@ -63,6 +63,10 @@ class Cgroup:
                 continue
         return 0
 
+    def fork_refusals(self) -> int:
+        """Forks and clones refused so far because the cgroup was at ``pids.max`` (0 if unknown)."""
+        return self._stat("pids.events", "max") or 0
+
     def _stat(self, name: str, key: str) -> int | None:
         """The value of ``key`` in the first of the directories' ``name`` files (lines ``key value``;
         ``key`` ``""``: the file is the value), ``None`` where none has it."""

@@ -425,27 +425,37 @@ class Sandbox:
             pass
 
     def _procs_saturated(self) -> bool:
-        """Whether the episode sits at its process limit (a fork bomb, typically)."""
+        """Whether the episode sits at its process limit now."""
         cg, limit = self._cgroup, self.config.max_procs
         return cg is not None and limit is not None and cg.pids_current() >= limit - 2
 
-    def _check_procs(self, streak: int) -> int:
-        """Kill everything after two checks in a row at the process limit; returns the streak."""
-        if not self._procs_saturated():
-            return 0
+    def _fork_refusals(self) -> int:
+        return 0 if self._cgroup is None else self._cgroup.fork_refusals()
+
+    def _kill_fork_bomb(self) -> None:
+        self._kill_processes(
+            f"process limit reached ({self.config.max_procs} processes and threads): every process was killed"
+        )
+
+    def _check_procs(self, streak: int, refused: int) -> tuple[int, int]:
+        """Kill everything after two checks in a row at the process limit (a fork bomb,
+        typically): at the limit now, or forks refused since the last check (a bomb whose
+        processes die and refork oscillates below the limit between checks but keeps hitting it).
+        Returns the streak and the fork refusals counted so far."""
+        now = self._fork_refusals()
+        if not (self._procs_saturated() or now > refused):
+            return 0, now
         if streak >= 1 and self._proc is not None:
-            self._kill_processes(
-                f"process limit reached ({self.config.max_procs} processes and threads): every "
-                "process was killed"
-            )
-            return 0
-        return streak + 1
+            self._kill_fork_bomb()
+            return 0, self._fork_refusals()
+        return streak + 1, now
 
     def _watch_disk(self) -> None:
         cfg, last, streak = self.config, (0, 0), 0
+        refused = self._fork_refusals()
         limit = (cfg.workspace_disk_mb or 1 << 40) << 20
         while not self._stop.wait(cfg.disk_check_interval_s):
-            streak = self._check_procs(streak)
+            streak, refused = self._check_procs(streak, refused)
             used, files = self.workspace.disk_usage(max_files=cfg.workspace_max_files)
             over = used > limit or (cfg.workspace_max_files is not None and files > cfg.workspace_max_files)
             if over and (used > last[0] or files > last[1]) and self._proc is not None:
@@ -593,7 +603,8 @@ class Sandbox:
                 return ShellResult("", None, False, 0.0, ("budget exhausted: the command was not run",))
             if self._procs_saturated():
                 time.sleep(0.05)
-                self._check_procs(1)
+                if self._procs_saturated() and self._proc is not None:
+                    self._kill_fork_bomb()
             if self._proc is not None and not self.alive:
                 self._restart_reason = self._death_reason or "the shell died"
                 self._reap()
