@@ -208,6 +208,25 @@ def _report(a: argparse.Namespace) -> int:
     return 0
 
 
+def _mcp(a: argparse.Namespace) -> int:
+    """Serve one episode over MCP (stdio); every message goes to stderr: stdout is the JSON-RPC stream."""
+    try:
+        from ptb_env.integrations.mcp_server import serve
+
+        return serve(
+            a.task,
+            seed=a.seed,
+            time_limit_s=a.time_limit,
+            sandbox=a.sandbox,
+            workspace_root=a.workspace_root,
+            **({"max_output_chars": a.max_output_chars} if a.max_output_chars else {}),
+            **_budget_kwargs(a),
+        )
+    except (ImportError, KeyError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
 def _budget_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--budget",
@@ -292,6 +311,17 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--title", default=None, help="page title (default: 'PostTrain runs: RUNS_DIR')")
     rp.add_argument("--quiet", action="store_true", help="no progress bars")
     rp.set_defaults(func=_report)
+    mc = sub.add_parser("mcp", help="serve one episode as an MCP server over stdio (for coding-agent CLIs)")
+    mc.add_argument("--task", default="tiny-arith")
+    mc.add_argument("--seed", type=int, default=None, help="seed of the episode (env.reset)")
+    mc.add_argument("--time-limit", type=float, default=None, help="seconds (default: the task's budget)")
+    mc.add_argument("--sandbox", default="bwrap", choices=["bwrap", "none"])
+    _budget_args(mc)
+    mc.add_argument("--workspace-root", type=Path, default=None, help="parent of the episode's workspace")
+    mc.add_argument(
+        "--max-output-chars", type=int, default=None, help="characters of tool output shown (default: all)"
+    )
+    mc.set_defaults(func=_mcp)
     a = parser.parse_args(argv)
     return a.func(a)
 
