@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -227,6 +228,28 @@ def _mcp(a: argparse.Namespace) -> int:
         return 2
 
 
+def _serve(a: argparse.Namespace) -> int:
+    """Serve episodes over OpenEnv (WebSocket sessions) until SIGINT or SIGTERM."""
+    try:
+        from ptb_env.integrations.openenv_server import TOKEN_ENV, serve
+
+        return serve(
+            a.task,
+            host=a.host,
+            port=a.port,
+            token=a.token or os.environ.get(TOKEN_ENV) or None,
+            max_concurrent_envs=a.max_sessions,
+            idle_timeout_s=a.idle_timeout or None,
+            time_limit_s=a.time_limit,
+            sandbox=a.sandbox,
+            workspace_root=a.workspace_root,
+            **_budget_kwargs(a),
+        )
+    except (ImportError, KeyError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
 def _budget_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--budget",
@@ -322,6 +345,23 @@ def main(argv: list[str] | None = None) -> int:
         "--max-output-chars", type=int, default=None, help="characters of tool output shown (default: all)"
     )
     mc.set_defaults(func=_mcp)
+    sv = sub.add_parser("serve", help="serve episodes as an OpenEnv server (one per WebSocket session)")
+    sv.add_argument("--task", default="tiny-arith")
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (not loopback: --token required)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--token", default=None, help="bearer token clients must send (default: $PTB_ENV_TOKEN)")
+    sv.add_argument("--max-sessions", type=int, default=2, help="episodes at once (max_concurrent_envs)")
+    sv.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=900.0,
+        help="seconds without reset or step before a session's episode is discarded (0: never)",
+    )
+    sv.add_argument("--time-limit", type=float, default=None, help="seconds (default: the task's budget)")
+    sv.add_argument("--sandbox", default="bwrap", choices=["bwrap", "none"])
+    _budget_args(sv)
+    sv.add_argument("--workspace-root", type=Path, default=None, help="parent of the sessions' workspaces")
+    sv.set_defaults(func=_serve)
     a = parser.parse_args(argv)
     return a.func(a)
 

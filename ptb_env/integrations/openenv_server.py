@@ -1,0 +1,360 @@
+"""``ptb-env serve``: PostTrain episodes behind an OpenEnv server, one episode per WebSocket session.
+
+Trainers run the env in another process or on another machine: the server is OpenEnv's own
+(``openenv.core.env_server``, from the ``openenv-core`` distribution), so any OpenEnv client
+speaks to it, and :class:`ptb_env.remote.RemotePostTrainEnv` keeps the Gymnasium API on the
+trainer's side.
+
+- ``/ws``: one WebSocket connection is one session, with its own :class:`PostTrainEnv`,
+  workspace and sandbox (``max_concurrent_envs`` at most; more are refused with
+  ``CAPACITY_REACHED``). Messages: ``reset`` (``{"seed": ...}``), ``step``
+  (:class:`PostTrainAction`), ``state``, ``close``. ``step`` has the env's own semantics (an
+  unknown tool or bad arguments is a step with an error, as in-process); a step after the end
+  of an episode is an error reply.
+- Observations (:class:`PostTrainObservation`) carry the text a policy reads
+  (:func:`~ptb_env.integrations.trl.tool_message`, the grade appended at the end) and the same
+  outcome as data: the gym observation's fields, the tool's typed result, ``info``, and the
+  graded ``EpisodeResult`` once the episode is over; JSON-safe (``None`` for an unlimited
+  budget or a dev score not measured yet).
+- ``/health``, ``/schema``, ``/metadata``: OpenEnv's. The stateless HTTP ``/reset`` and
+  ``/step`` (a fresh env per request) are not served (OpenEnv's production mode): an episode
+  lives only in a session. OpenEnv's ``/mcp`` routes answer that this env does not speak MCP
+  there; agents use ``ptb-env mcp`` (stdio) or the tool-call steps of ``/ws``.
+- A bearer token (``Authorization: Bearer TOKEN``) is required on every route but ``/health``
+  when one is set, and one must be set to bind anything but loopback.
+- A session idle (no reset or step) for ``idle_timeout_s`` is closed: its episode is
+  discarded, not graded (its processes killed, its workspace removed); the connection stays
+  open and every later message is an error reply. A client that disconnects has its episode
+  discarded the same way.
+
+Each session's env lives in one thread for the session's life (OpenEnv's per-session executor):
+the sandbox's processes die with the thread that started them.
+
+>>> from ptb_env.integrations.openenv_server import serve  # doctest: +SKIP
+>>> serve("tiny-arith", port=8000, budget="compute")  # doctest: +SKIP
+
+The OpenEnv package (``pip install "ptb-env[serve]"``) is imported lazily.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import math
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from ptb_env.errors import PtbEnvError
+from ptb_env.integrations.mcp_server import grade_text, json_safe
+from ptb_env.integrations.trl import tool_message
+from ptb_env.rollout import EpisodeResult
+from ptb_env.tasks import DEFAULT_TASK
+
+try:
+    from openenv.core.env_server import Action, Environment, Observation, State
+except ImportError as err:  # pragma: no cover - the message names the extra
+    raise ImportError('ptb-env serve needs OpenEnv: pip install "ptb-env[serve]"') from err
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from ptb_env.env import PostTrainEnv
+
+SERVE_INSTALL = 'pip install "ptb-env[serve]"'
+TOKEN_ENV = "PTB_ENV_TOKEN"
+"""The environment variable ``ptb-env serve`` reads its bearer token from (``--token`` wins)."""
+DEFAULT_IDLE_TIMEOUT_S = 900.0
+"""Seconds without a reset or step after which a session is closed and its episode discarded."""
+OPEN_PATHS = ("/health",)
+"""Routes served without the token."""
+_Scope = MutableMapping[str, Any]
+_ASGI = Callable[[_Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+
+
+class SessionClosed(PtbEnvError, RuntimeError):
+    """The session's episode was closed (idle past the timeout, or the client left): discarded."""
+
+
+class PostTrainAction(Action):
+    """One tool call: ``tool`` and ``args``, or the whole call as a JSON string in ``call``."""
+
+    tool: str = Field(default="", description="The tool's name (bash, train, submit, ...).")
+    args: dict[str, Any] = Field(default_factory=dict, description="The tool's arguments.")
+    call: str | None = Field(
+        default=None,
+        description='The whole call as JSON ({"tool": ..., "args": ...}), passed to env.step as is; '
+        "wins over tool and args.",
+    )
+
+    def env_action(self) -> dict[str, Any] | str:
+        """The action ``PostTrainEnv.step`` takes."""
+        return self.call if self.call is not None else {"tool": self.tool, "args": self.args}
+
+
+class PostTrainObservation(Observation):
+    """What a reset or step returns (``done`` and ``reward`` are OpenEnv's own fields)."""
+
+    text: str = Field(default="", description="What a policy reads: the tool message, or the task card.")
+    output: str = Field(default="", description="The gym observation's output.")
+    workspace: str = Field(default="", description="The gym observation's workspace summary.")
+    error: str = Field(default="", description="Why the last call failed ('' when it did not).")
+    budget: dict[str, float | None] = Field(default_factory=dict, description="Budget left (None: no limit).")
+    best_dev_score: float | None = Field(default=None, description="None before the first evaluate.")
+    last_dev_score: float | None = Field(default=None, description="None before the first evaluate.")
+    result: dict[str, Any] = Field(default_factory=dict, description="The tool's typed result.")
+    terminated: bool = Field(default=False, description="The agent submitted.")
+    truncated: bool = Field(default=False, description="A budget ran out.")
+    info: dict[str, Any] = Field(default_factory=dict, description="The env's info, JSON-safe.")
+    grade: dict[str, Any] | None = Field(default=None, description="The EpisodeResult once graded.")
+
+
+class PostTrainSession(Environment[PostTrainAction, PostTrainObservation, State]):
+    """One session's episode: a :class:`PostTrainEnv` built at the first reset.
+
+    Args:
+        task: Task id.
+        **env_kwargs: Keywords of ``PostTrainEnv`` (``budget``, ``workspace_root``, ...); a grader
+            failure is reported as an ``infra_error`` grade unless ``on_grader_error`` says otherwise.
+    """
+
+    SUPPORTS_CONCURRENT_SESSIONS = True
+
+    def __init__(self, task: str = DEFAULT_TASK, **env_kwargs: Any) -> None:
+        super().__init__()
+        env_kwargs.setdefault("on_grader_error", "report")
+        self.task, self.env_kwargs = task, env_kwargs
+        self.env: PostTrainEnv | None = None
+        self.closed = False
+        self._seed: int | None = None
+        self._return, self._steps, self._t0, self._over = 0.0, 0, 0.0, False
+        self._state = State(episode_id=None, step_count=0, task=task, over=False)
+
+    def reset(
+        self, seed: int | None = None, episode_id: str | None = None, **kwargs: Any
+    ) -> PostTrainObservation:
+        """Start an episode: a fresh workspace and sandbox, the full budget."""
+        from ptb_env.env import PostTrainEnv
+
+        self._check_open()
+        if self.env is None:
+            self.env = PostTrainEnv(self.task, **self.env_kwargs)
+        obs, info = self.env.reset(seed=seed)
+        self._seed, self._return, self._steps, self._over = seed, 0.0, 0, False
+        self._t0 = time.perf_counter()
+        self._state = State(
+            episode_id=episode_id or str(info.get("episode_id")), step_count=0, task=self.task, over=False
+        )
+        return self._observation(obs, info, text=self.env.task_card)
+
+    def step(
+        self, action: PostTrainAction, timeout_s: float | None = None, **kwargs: Any
+    ) -> PostTrainObservation:
+        """One ``env.step``; the last step (``submit`` or the budget's end) carries the grade."""
+        self._check_open()
+        if self.env is None:
+            raise SessionClosed("No episode is running in this session: send reset first.")
+        obs, reward, terminated, truncated, info = self.env.step(action.env_action())
+        self._steps += 1
+        self._return += reward
+        over, grade = None, None
+        if terminated or truncated:
+            self._over = True
+            over = "you submitted" if terminated else "the budget ran out"
+            grade = EpisodeResult.from_info(
+                info,
+                agent="openenv",
+                task=self.env.task.id,
+                seed=self._seed,
+                reward=self._return,
+                steps=self._steps,
+                seconds=time.perf_counter() - self._t0,
+                terminated=terminated,
+                truncated=truncated,
+            )
+        best = float(obs["best_dev_score"])
+        text = tool_message(obs["output"], obs["error"], obs["budget"], best, over)
+        if grade is not None:
+            text += "\n" + grade_text(grade)
+        self._state = State(
+            episode_id=self._state.episode_id, step_count=self._steps, task=self.task, over=self._over
+        )
+        return self._observation(
+            obs, info, text=text, reward=reward, terminated=terminated, truncated=truncated, grade=grade
+        )
+
+    def _observation(
+        self,
+        obs: Any,
+        info: dict[str, Any],
+        *,
+        text: str,
+        reward: float | None = None,
+        terminated: bool = False,
+        truncated: bool = False,
+        grade: EpisodeResult | None = None,
+    ) -> PostTrainObservation:
+        return PostTrainObservation(
+            done=terminated or truncated,
+            reward=reward,
+            text=text,
+            output=obs["output"],
+            workspace=obs["workspace"],
+            error=obs["error"],
+            budget=json_safe({k: float(v) for k, v in obs["budget"].items()}),
+            best_dev_score=_finite(obs["best_dev_score"]),
+            last_dev_score=_finite(obs["last_dev_score"]),
+            result=json_safe(info.get("result", {})),
+            terminated=terminated,
+            truncated=truncated,
+            info=json_safe(info),
+            grade=None if grade is None else json_safe(grade.to_dict()),
+        )
+
+    @property
+    def state(self) -> State:
+        """Episode id, steps so far, the task, whether the episode is over."""
+        return self._state
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise SessionClosed(
+                "This session's episode was closed (idle past the server's timeout) and discarded, "
+                "not graded; open a new session."
+            )
+
+    def close(self) -> None:
+        """Kill the episode's processes and remove its workspace (idempotent)."""
+        self.closed = True
+        if self.env is not None:
+            self.env.close()
+
+
+def _finite(value: Any) -> float | None:
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) is reachable from this machine only.
+
+    >>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("0.0.0.0")
+    (True, True, False)
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Gate:
+    """ASGI middleware in front of the OpenEnv app.
+
+    With a ``token``, every HTTP request and WebSocket handshake must carry ``Bearer <token>``
+    (but those to :data:`OPEN_PATHS`); others get 401 (HTTP) or a refused handshake (403). It
+    also drops the ``WebSocketDisconnect`` that OpenEnv's ``/ws`` handler raises when it closes a
+    socket the client already closed (the session is destroyed before that; only a traceback in
+    the log would remain).
+    """
+
+    def __init__(self, app: _ASGI, token: str | None = None) -> None:
+        self.app = app
+        self._want = f"Bearer {token}".encode() if token else None
+
+    async def __call__(
+        self, scope: _Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
+    ) -> None:
+        from starlette.websockets import WebSocketDisconnect
+
+        kind = scope["type"]
+        if self._want is not None and kind in ("http", "websocket") and scope.get("path") not in OPEN_PATHS:
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self._want):
+                if kind == "websocket":
+                    await send({"type": "websocket.close", "code": 1008, "reason": "bad or missing token"})
+                    return
+                body = b'{"detail": "Missing or wrong bearer token (Authorization: Bearer TOKEN)."}'
+                headers = [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]
+                await send({"type": "http.response.start", "status": 401, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        try:
+            await self.app(scope, receive, send)
+        except WebSocketDisconnect:
+            if kind != "websocket":
+                raise
+
+
+def create_server_app(
+    task: str = DEFAULT_TASK,
+    *,
+    max_concurrent_envs: int = 2,
+    idle_timeout_s: float | None = DEFAULT_IDLE_TIMEOUT_S,
+    **env_kwargs: Any,
+) -> FastAPI:
+    """The OpenEnv FastAPI app serving episodes of ``task`` (no token check: see :func:`serve`).
+
+    Args:
+        task: Task id.
+        max_concurrent_envs: Sessions (episodes) at once.
+        idle_timeout_s: Seconds without a reset or step before a session is closed and its
+            episode discarded (``None``: never).
+        **env_kwargs: Keywords of ``PostTrainEnv``.
+    """
+    from fastapi import FastAPI
+    from openenv.core.env_server import ConcurrencyConfig, HTTPEnvServer, ServerMode
+
+    import ptb_env
+
+    config = ConcurrencyConfig(max_concurrent_envs=max_concurrent_envs, session_timeout=idle_timeout_s)
+    app = FastAPI(
+        title="PostTrain episodes (OpenEnv)",
+        version=ptb_env.__version__,
+        description=f"PostTrain-v0 episodes of task {task}, one per WebSocket session at /ws.",
+    )
+    factory = partial(PostTrainSession, task, **env_kwargs)
+    server = HTTPEnvServer(factory, PostTrainAction, PostTrainObservation, concurrency_config=config)
+    server.register_routes(app, mode=ServerMode.PRODUCTION)
+    return app
+
+
+def serve(
+    task: str = DEFAULT_TASK,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    token: str | None = None,
+    max_concurrent_envs: int = 2,
+    idle_timeout_s: float | None = DEFAULT_IDLE_TIMEOUT_S,
+    log_level: str = "info",
+    **env_kwargs: Any,
+) -> int:
+    """Serve episodes of ``task`` on ``host:port`` until SIGINT or SIGTERM; returns the exit status.
+
+    Raises:
+        ValueError: ``host`` is not loopback and no ``token`` is given, or a bad task or keyword
+            (one env is built, then closed, before the server starts).
+    """
+    if not token and not is_loopback(host):
+        raise ValueError(
+            f"Refusing to serve on {host} without a bearer token: anyone who reaches the port could "
+            f"run code in the sandbox. Pass --token TOKEN or set {TOKEN_ENV}, or bind 127.0.0.1."
+        )
+    try:
+        import uvicorn
+    except ImportError as err:
+        raise ImportError(f"ptb-env serve needs uvicorn: {SERVE_INSTALL}") from err
+    from ptb_env.env import PostTrainEnv
+
+    kwargs = {"on_grader_error": "report", **env_kwargs}
+    PostTrainEnv(task, **kwargs).close()  # a bad task or keyword fails here, not in every session
+    app = create_server_app(
+        task, max_concurrent_envs=max_concurrent_envs, idle_timeout_s=idle_timeout_s, **kwargs
+    )
+    uvicorn.run(Gate(app, token), host=host, port=port, log_level=log_level, ws_max_size=64 * 2**20)
+    return 0

@@ -1,0 +1,278 @@
+"""The OpenEnv server (``ptb-env serve``) and its Gymnasium client (``ptb_env.remote``).
+
+The server runs as a user starts it, ``python -m ptb_env.cli serve ...`` in a subprocess on a free
+loopback port (with a token, so that the token check is exercised too); the clients are
+:class:`RemotePostTrainEnv` (OpenEnv's ``EnvClient`` underneath) and raw HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("openenv.core.env_server")
+
+from gymnasium.utils.env_checker import check_env  # noqa: E402
+
+from ptb_agents.steps import generate_data, train_and_wait  # noqa: E402
+from ptb_env.env import PostTrainEnv  # noqa: E402
+from ptb_env.remote import RemotePostTrainEnv  # noqa: E402
+
+TASK, SEED, TOKEN = "tiny-arith", 3, "test-token-3b1f"
+TRAIN = {"data": "data/train.jsonl", "out": "final_model", "learning_rate": 2e-3, "batch_size": 32}
+"""The scripted-SFT recipe of tests/integrations/test_mcp.py, cut to 30 steps on 500 examples."""
+EXPECTED_CHECKER_WARNINGS = ("observation space maximum value is infinity", "No render fps was declared")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """A ``ptb-env serve`` process on a free loopback port."""
+
+    def __init__(self, ws_root: Path, *extra: str) -> None:
+        self.ws_root, self.port = ws_root, _free_port()
+        self.url = f"ws://127.0.0.1:{self.port}"
+        args = ["--task", TASK, "--budget", "compute", "--port", str(self.port), "--token", TOKEN,
+                "--workspace-root", str(ws_root), "--max-sessions", "3", *extra]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if k != "PTB_ENV_TOKEN"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "ptb_env.cli", "serve", *args], env=env)
+        deadline = time.monotonic() + 120
+        while _http(self.port, "/health")[0] != 200:
+            assert self.proc.poll() is None, f"the server exited with {self.proc.returncode}"
+            assert time.monotonic() < deadline, "the server did not answer /health in 120 s"
+            time.sleep(0.3)
+
+    def env(self, **kwargs: Any) -> RemotePostTrainEnv:
+        return RemotePostTrainEnv(self.url, token=TOKEN, **kwargs)
+
+    def episodes(self) -> list[str]:
+        return sorted(p.name for p in self.ws_root.iterdir()) if self.ws_root.exists() else []
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _http(port: int, path: str, token: str | None = None, body: bytes | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body)
+    request.add_header("Content-Type", "application/json")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+    except OSError:
+        return 0, ""
+
+
+@pytest.fixture(scope="module")
+def server(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the module (its score cache: the module's, through ``PTB_ENV_CACHE_DIR``);
+    skipped where bubblewrap cannot run."""
+    from ptb_env.sandbox import SandboxUnavailable, find_bwrap
+
+    try:
+        find_bwrap()
+    except SandboxUnavailable as err:
+        pytest.skip(f"bubblewrap cannot run here: {err}")
+    srv = Server(tmp_path_factory.mktemp("openenv") / "workspaces")
+    yield srv
+    srv.stop()
+    assert srv.episodes() == []
+
+
+def _wait_until(check: Callable[[], bool], timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_a_session_resets_steps_and_leaves_no_workspace(server: Server):
+    env = server.env(task=TASK)
+    obs, info = env.reset(seed=SEED)
+    assert env.observation_space.contains(obs) and info["task"] == TASK and "task_card" in info
+    assert Path(info["workspace"]).name in server.episodes()
+    obs, reward, terminated, truncated, info = env.step({"tool": "bash", "args": {"command": "echo hi"}})
+    assert (
+        "hi" in obs["output"]
+        and info["result"]["ok"]
+        and (reward, terminated, truncated) == (0, False, False)
+    )
+    assert "[budget]" in info["text"]
+    # the env's own semantics: an unknown tool or a malformed call is a step with an error
+    obs, *_ = env.step({"tool": "bsh", "args": {}})
+    assert "Did you mean" in obs["error"]
+    obs, *_ = env.step('{"tool": "bash", "args": ')
+    assert obs["error"]
+    assert env.state().step_count == 3
+    env.close()
+    assert _wait_until(lambda: server.episodes() == [])
+
+
+@pytest.mark.slow
+def test_check_env_passes_on_the_remote_env(server: Server, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PTB_ENV_TOKEN", TOKEN)  # check_env remakes the env from its spec (no token there)
+    env = server.env()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            check_env(env)
+    finally:
+        env.close()
+    gym_warnings = [str(w.message) for w in caught if "WARN:" in str(w.message)]
+    assert not [m for m in gym_warnings if not any(k in m for k in EXPECTED_CHECKER_WARNINGS)]
+
+
+def test_two_sessions_have_their_own_workspaces(server: Server):
+    a, b = server.env(), server.env()
+    with ThreadPoolExecutor(2) as pool:
+        (_, info_a), (_, info_b) = pool.map(lambda e: e.reset(seed=SEED), (a, b))
+    try:
+        assert info_a["workspace"] != info_b["workspace"]
+        a.step({"tool": "write_file", "args": {"path": "secret-a.txt", "content": "only-in-a"}})
+        obs, *_ = a.step({"tool": "bash", "args": {"command": "cat secret-a.txt"}})
+        assert "only-in-a" in obs["output"]
+        obs, *_ = b.step({"tool": "bash", "args": {"command": "ls -a"}})
+        assert "secret-a" not in obs["output"]
+        host_a = Path(info_a["workspace"]) / "secret-a.txt"
+        for command in (f"cat {host_a}", "cat ../*/secret-a.txt /tmp/*/secret-a.txt"):
+            obs, *_ = b.step({"tool": "bash", "args": {"command": command}})
+            assert "only-in-a" not in obs["output"]
+        obs, *_ = b.step({"tool": "read_file", "args": {"path": str(host_a)}})
+        assert "only-in-a" not in obs["output"]
+    finally:
+        a.close()
+        b.close()
+    assert _wait_until(lambda: server.episodes() == [])
+
+
+def test_connect_reset_disconnect_cycles_leave_no_workspace(server: Server):
+    """The issue's 100 cycles (a reset takes tens of milliseconds with the base score cached)."""
+    for i in range(100):
+        env = server.env()
+        env.reset(seed=i)
+        env.close()
+    assert _wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
+
+
+def test_a_token_is_required_and_checked(server: Server):
+    assert _http(server.port, "/health")[0] == 200
+    assert _http(server.port, "/schema")[0] == 401
+    assert _http(server.port, "/schema", token="wrong")[0] == 401
+    status, body = _http(server.port, "/schema", token=TOKEN)
+    assert status == 200 and "tool" in body
+    assert _http(server.port, "/reset", token=TOKEN, body=b"{}")[0] == 404  # episodes live in sessions only
+    rpc = b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}'
+    assert "does not support MCP" in _http(server.port, "/mcp", token=TOKEN, body=rpc)[1]
+    for token in (None, "wrong"):
+        env = RemotePostTrainEnv(server.url, token=token)
+        with pytest.raises(ConnectionError):
+            env.reset(seed=0)
+        env.close()
+    assert server.episodes() == []
+
+
+def test_serving_beyond_loopback_without_a_token_is_refused(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if k != "PTB_ENV_TOKEN"}
+    args = ["serve", "--task", TASK, "--host", "0.0.0.0", "--port", str(_free_port())]
+    done = subprocess.run([sys.executable, "-m", "ptb_env.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2 and "without a bearer token" in done.stderr
+
+
+@pytest.mark.slow
+def test_an_idle_session_is_discarded(cache_dir: Path, tmp_path: Path, bwrap: None):
+    srv = Server(tmp_path / "workspaces", "--idle-timeout", "1")
+    try:
+        env = srv.env()
+        env.reset(seed=0)
+        assert srv.episodes()
+        assert _wait_until(lambda: srv.episodes() == [], timeout=30), "the idle session was not closed"
+        with pytest.raises(RuntimeError, match="discarded"):
+            env.step({"tool": "bash", "args": {"command": "ls"}})
+        env.close()
+    finally:
+        srv.stop()
+
+
+@pytest.mark.slow
+def test_a_scripted_sft_episode_earns_the_reward_of_the_same_actions_in_process(server: Server):
+    """Data, 30 training steps, wait, submit: over the wire, then the same plan on a ``PostTrainEnv``
+    with the same seed (the compute budget: the same reward on any machine and load)."""
+    remote = server.env(task=TASK)
+    remote.reset(seed=SEED)
+    steps: list[tuple[float, bool, dict[str, Any]]] = []
+
+    def step_remote(action: dict[str, Any]) -> dict[str, Any]:
+        _, reward, terminated, truncated, info = remote.step(action)
+        steps.append((reward, terminated, info))
+        return {"result": info["result"]}
+
+    _drive(step_remote)
+    remote.close()
+    reward, terminated, info = steps[-1]
+    assert terminated and info["status"] == "ok", info
+    assert info["episode"]["reward"] == reward and "[grade]" in info["text"]
+    assert _wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
+
+    env = PostTrainEnv(TASK, budget="compute", workspace_root=server.ws_root)
+    local: list[tuple[float, dict[str, Any]]] = []
+    try:
+        env.reset(seed=SEED)
+
+        def step_env(action: dict[str, Any]) -> dict[str, Any]:
+            _, reward, _, _, info = env.step(action)
+            local.append((reward, info))
+            return {"result": info["result"]}
+
+        _drive(step_env)
+    finally:
+        env.close()
+    local_reward, local_info = local[-1]
+    assert local_info["status"] == "ok" and len(local) == len(steps)
+    assert info["grade"]["checkpoint"] and info["grade"]["checkpoint"] == local_info["grade"]["checkpoint"]
+    assert reward == local_reward  # the same weights, so the same reward
+    assert info["score"] == local_info["score"] and info["base_score"] == local_info["base_score"]
+
+
+def _plan() -> Generator[dict[str, Any], dict[str, Any], None]:
+    """The scripted-SFT baseline's steps (``ptb_agents.steps``), sized to a short episode."""
+    yield from generate_data("tiny-arith", 500, SEED)
+    yield from train_and_wait({**TRAIN, "max_steps": 30, "seed": SEED})
+    yield {"tool": "submit", "args": {}}
+
+
+def _drive(step: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    plan = _plan()
+    action = next(plan)
+    while True:
+        out = step(action)
+        try:
+            action = plan.send(out)
+        except StopIteration:
+            return
