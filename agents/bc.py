@@ -34,6 +34,7 @@ import json
 import math
 import os
 import random
+import re
 import statistics
 import time
 from collections.abc import Iterator
@@ -50,6 +51,11 @@ TOOLS = ("bash", "evaluate", "submit", "train", "wait")
 """The tools the policy gets (a shorter prompt than all of the env's)."""
 CARD: Literal["brief"] = "brief"
 """The task card the policy sees (its opening: task, base model, budget)."""
+MIN_P = 0.1
+"""Sampling keeps the tokens at least this share of the likeliest one's probability (``min_p``), in
+evaluation and in GRPO alike: at temperature 1 the cloned policy still spreads its choices between
+recipes, but the long tail of each format token (~1% each, over ~250 tokens) would garble most
+episodes' calls."""
 MAX_OUTPUT_CHARS = 400
 """Characters of a tool's output the policy sees (head and tail)."""
 CONTEXT = 8192
@@ -221,10 +227,33 @@ def tokenize(tokenizer: Any, messages: list[dict[str, Any]], tools: list[Any]) -
 
 
 # -- train --------------------------------------------------------------------------------------
+_NUMBER = re.compile(r"(?<![\w.])\d{2,}(?:\.\d+)?|\d\.\d+")
+
+
+def perturb_numbers(messages: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """A copy of a rendered chat whose tool messages carry other numbers (budgets, timings,
+    scores: every number but single digits, such as job ids, which the calls repeat), each
+    redrawn with its digits' count. The demonstrations' tool messages differ from a rollout's
+    mostly in these numbers; without the copies the cloned policy's later calls broke whenever
+    its context held numbers it had not seen."""
+
+    def redraw(m: re.Match[str]) -> str:
+        return re.sub(r"\d", lambda _: str(rng.randrange(10)), m.group(0))
+
+    out = []
+    for m in messages:
+        if m["role"] == "tool":
+            m = {**m, "content": _NUMBER.sub(redraw, m["content"])}
+        out.append(m)
+    return out
+
+
 def train(
-    demos: Path, out: Path, *, steps: int = 150, lr: float = 1e-3, batch: int = 4, seed: int = 0
-) -> dict:
-    """Fine-tune the tiny base model on the assistant turns of every recording in ``demos``."""
+    demos: Path, out: Path, *, steps: int = 150, lr: float = 1e-3, batch: int = 4, seed: int = 0,
+    copies: int = 4,
+) -> dict:  # fmt: skip
+    """Fine-tune the tiny base model on the assistant turns of every recording in ``demos`` (and
+    ``copies`` of each with other numbers in its tool messages: :func:`perturb_numbers`)."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -238,6 +267,8 @@ def train(
     chats = [render(p) for p in sorted(demos.glob("*.jsonl"))]
     if not chats:
         raise SystemExit(f"no recordings (*.jsonl) in {demos}")
+    rng = random.Random(seed)
+    chats += [perturb_numbers(c, rng) for c in chats for _ in range(copies)]
     data = [tokenize(tokenizer, c, tools) for c in chats]
     # The prefix every recording shares, up to its first label; x starts at the last prefix token
     # (it predicts the first label), so the prefix proper runs once per step without gradients.
@@ -254,7 +285,6 @@ def train(
         opt, lambda s: min(1.0, (s + 1) / 10) * 0.5 * (1 + math.cos(math.pi * s / steps))
     )
     prefix = torch.tensor([prefix_ids])
-    rng = random.Random(seed)
     log = []
     t0 = time.perf_counter()
     model.train()
@@ -282,7 +312,8 @@ def train(
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     info = {
-        "demos": len(chats), "steps": steps, "lr": lr, "batch": batch, "seed": seed, "context": CONTEXT,
+        "demos": len(chats) // (copies + 1), "copies": copies,
+        "steps": steps, "lr": lr, "batch": batch, "seed": seed, "context": CONTEXT,
         "prefix_tokens": cut, "tokens": [len(ids) for ids, _ in data], "loss": log,
         "seconds": round(time.perf_counter() - t0, 1),
     }  # fmt: skip
@@ -293,29 +324,33 @@ def train(
 # -- evaluate -----------------------------------------------------------------------------------
 def rollout_turns(
     model: Any, tokenizer: Any, env: Any, seed: int, *, max_turns: int = 12, max_new_tokens: int = 160,
-    temperature: float = 1.0,
+    temperature: float = 1.0, min_p: float = MIN_P,
 ) -> Iterator[dict[str, Any]]:  # fmt: skip
     """Play one episode with the policy, TRL-style; yields one record per generated turn."""
     import torch
-    from trl.chat_template_utils import parse_response
+    from trl.chat_template_utils import get_training_chat_template, parse_response
 
     from ptb_env.integrations.trl import INSTRUCTION
 
     tools = policy_tools()
+    # GRPOTrainer extends a rollout by concatenation (prompt + the turn's tokens as generated + the
+    # tool message), which the training template renders alike; the default Qwen3 template
+    # would drop the earlier turns' <think></think> blocks, a context the policy never saw
+    template = get_training_chat_template(tokenizer) or tokenizer.chat_template
     messages: list[dict[str, Any]] = [{"role": "user", "content": INSTRUCTION + env.reset(seed=seed)}]
     for _ in range(max_turns):
         ids = tokenizer.apply_chat_template(
-            messages, tools=tools, add_generation_prompt=True, return_dict=False
+            messages, tools=tools, chat_template=template, add_generation_prompt=True, return_dict=False
         )
         end = tokenizer.convert_tokens_to_ids("<|im_end|>")
         with torch.no_grad():
             out = model.generate(
                 torch.tensor([list(ids)]), max_new_tokens=max_new_tokens, do_sample=temperature > 0,
-                temperature=temperature or None, top_k=0, top_p=1.0, eos_token_id=end,
+                temperature=temperature or None, top_k=0, top_p=1.0, min_p=min_p or None, eos_token_id=end,
                 pad_token_id=tokenizer.pad_token_id,
             )  # fmt: skip
         new = out[0, len(ids) :].tolist()
-        parsed = parse_response(tokenizer, new)
+        parsed = parse_response(tokenizer, new, prefix=list(ids), tools=tools)  # as GRPOTrainer calls it
         calls = parsed.get("tool_calls") or []
         turn = {"text": tokenizer.decode(new), "calls": calls, "valid": False}
         if not calls:
@@ -343,6 +378,7 @@ def evaluate_policy(
     seeds: list[int],
     temperature: float = 1.0,
     max_new_tokens: int = 160,
+    min_p: float = MIN_P,
     **env_kwargs: Any,
 ) -> dict[str, Any]:
     """The policy's valid-call rate, submit rate and rewards on ``seeds`` (real episodes; ``env_kwargs``
@@ -364,7 +400,13 @@ def evaluate_policy(
         try:
             turns = list(
                 rollout_turns(
-                    model, tokenizer, env, seed, temperature=temperature, max_new_tokens=max_new_tokens
+                    model,
+                    tokenizer,
+                    env,
+                    seed,
+                    temperature=temperature,
+                    max_new_tokens=max_new_tokens,
+                    min_p=min_p,
                 )
             )
             reward = env.get_reward()
@@ -406,19 +448,21 @@ def main() -> None:
     t.add_argument("--steps", type=int, default=150)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--batch", type=int, default=4)
+    t.add_argument("--copies", type=int, default=4)
     e = sub.add_parser("evaluate")
     e.add_argument("--policy", type=Path, required=True)
     e.add_argument("--seeds", type=int, nargs="+", default=list(range(100, 108)))
     e.add_argument("--temperature", type=float, default=1.0)
+    e.add_argument("--min-p", type=float, default=MIN_P)
     e.add_argument("--json", type=Path)
     a = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if a.cmd == "record":
         record(a.out, a.episodes, a.seed)
     elif a.cmd == "train":
-        train(a.demos, a.out, steps=a.steps, lr=a.lr, batch=a.batch)
+        train(a.demos, a.out, steps=a.steps, lr=a.lr, batch=a.batch, copies=a.copies)
     else:
-        result = evaluate_policy(a.policy, a.seeds, a.temperature)
+        result = evaluate_policy(a.policy, a.seeds, a.temperature, min_p=a.min_p)
         if a.json:
             a.json.write_text(json.dumps(result, indent=1, default=str))
 

@@ -15,6 +15,9 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TINY_MODEL_DIR = PACKAGE_DIR / "tiny" / "model"
+TINY_POLICY_DIR = PACKAGE_DIR / "tiny" / "policy"
+"""The tiny tool-calling meta-agent policy, cloned from scripted demonstrations (``ptb_agents.bc``):
+the policy GRPO starts from on ``tiny-arith-short``."""
 TINY_GRID_DIR = PACKAGE_DIR / "tiny" / "grid"
 """The tiny grid's other base models, one directory each (``ptb_env.tiny.build.PRESETS``)."""
 PUBLIC_DATA_DIR = PACKAGE_DIR / "benchmarks" / "data"

@@ -3,6 +3,7 @@ as the chat of a GRPO rollout, which tokens it learns from."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -120,3 +121,42 @@ def test_variants_span_the_short_tasks_recipe_levels():
 def test_missing_recordings_are_a_clear_error(tmp_path: Path):
     with pytest.raises(SystemExit, match="no recordings"):
         bc.train(tmp_path, tmp_path / "policy", steps=1)
+
+
+def test_perturbed_copies_change_the_tool_messages_numbers_only():
+    import random
+
+    chat = [
+        {"role": "user", "content": "Budget: 3.6 TFLOP, 50 tool calls"},
+        {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "wait", "arguments": {}}}]},
+        {
+            "role": "tool",
+            "name": "wait",
+            "content": "job 1: exited after 26 s\n[budget] 2.026 TFLOP, 358 s left",
+        },
+    ]
+    copy = bc.perturb_numbers(chat, random.Random(0))
+    assert copy[:2] == chat[:2] and chat[2]["content"].startswith("job 1: exited after 26 s")  # no mutation
+    text = copy[2]["content"]
+    assert text.startswith("job 1: exited after ") and text != chat[2]["content"]
+    assert re.sub(r"\d", "N", text) == re.sub(r"\d", "N", chat[2]["content"])  # the same shapes
+
+
+@pytest.mark.slow
+def test_the_shipped_policy_calls_tools_and_trl_parses_them(cache_dir, ws_root):
+    """The cloned policy that ships (``ptb_env/tiny/policy``) opens an episode as its
+    demonstrations did, with calls ``parse_response`` reads as TRL's trainer does (with the
+    prompt as its prefix: without it, the parser of transformers >= 5.13 finds no call)."""
+    from ptb_env.paths import TINY_POLICY_DIR
+
+    info = json.loads((TINY_POLICY_DIR / "bc_info.json").read_text())
+    assert info["demos"] >= 24 and (TINY_POLICY_DIR / "model.safetensors").stat().st_size < 20 << 20
+    result = bc.evaluate_policy(
+        TINY_POLICY_DIR, [100], workspace_root=ws_root, score_cache_dir=cache_dir / "scores"
+    )
+    (episode,) = result["episodes"]
+    assert episode["calls"][0]["name"] == "bash", episode
+    assert "benchmarks.generate" in episode["calls"][0]["arguments"]["command"]
+    assert episode["calls"][1]["name"] == "train", episode
+    assert episode["valid"] >= 3 and "train" in episode["tools"]
+    assert list(ws_root.iterdir()) == []

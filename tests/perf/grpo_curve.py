@@ -73,6 +73,7 @@ def grpo(policy: Path, out: Path, a: argparse.Namespace) -> dict[str, Any]:
             learning_rate=a.lr,
             beta=0.0,
             temperature=1.0,
+            min_p=bc.MIN_P,
             logging_steps=1,
             save_strategy="no",
             report_to="none",
@@ -98,7 +99,9 @@ def grpo(policy: Path, out: Path, a: argparse.Namespace) -> dict[str, Any]:
         eps = factory.episodes[i * g : (i + 1) * g]
         steps.append({"step": i + 1, "seconds": timer.seconds[i], "rewards": [e.reward for e in eps]})
     logs = [log for log in trainer.state.log_history if "loss" in log]
-    return {"steps": steps, "logs": logs}
+    # the group-normalized advantages GRPOTrainer computed (kept for its completion logs)
+    advantages = [float(x) for x in getattr(trainer, "_logs", {}).get("advantages", ())]
+    return {"steps": steps, "logs": logs, "advantages": advantages}
 
 
 def main() -> None:
@@ -116,11 +119,21 @@ def main() -> None:
     p.add_argument("--train-seed", type=int, default=1000, help="first episode seed of the GRPO prompts")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot", type=Path)
+    p.add_argument(
+        "--no-eval", action="store_true", help="GRPO steps only, no before/after evaluation (the CI test)"
+    )
     a = p.parse_args()
     from ptb_agents.bc import evaluate_policy
 
     a.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    if a.no_eval:
+        curve = grpo(a.policy, a.out, a)
+        for s in curve["steps"]:
+            print(f"step {s['step']}: rewards {s['rewards']} ({s['seconds']:.0f} s)")
+        print(f"advantages {curve['advantages']}")
+        (a.out / "grpo_curve.json").write_text(json.dumps({"curve": curve, "settings": vars(a)}, default=str))
+        return
     before = evaluate_policy(a.policy, a.eval_seeds)
     curve = grpo(a.policy, a.out, a)
     after = evaluate_policy(a.out / "policy", a.eval_seeds)
