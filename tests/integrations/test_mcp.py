@@ -247,3 +247,41 @@ def _wait_until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
             return False
         time.sleep(0.1)
     return True
+
+
+@pytest.mark.slow
+def test_ten_clients_dying_mid_call_after_malformed_json_leave_nothing(mcp_env: Path):
+    """Ten times: a client sends a line that is not JSON (dropped, the server goes on), a request
+    of no known method (an error reply), starts a 60 s ``wait`` and dies (its end of stdin
+    closes) mid-call: each server exits and leaves no workspace."""
+    client = {"name": "test", "version": "0"}
+    for _ in range(10):
+        server = subprocess.Popen(
+            [sys.executable, *_server_args(mcp_env)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert server.stdin is not None and server.stdout is not None
+        try:
+            init = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": client}
+            lines = [
+                json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init}),
+                json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+                "{not json",
+                json.dumps({"jsonrpc": "2.0", "id": 2, "method": "no/such/method"}),
+                json.dumps({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                            "params": {"name": "wait", "arguments": {"seconds": 60}}}),
+            ]  # fmt: skip
+            server.stdin.write("\n".join(lines) + "\n")
+            server.stdin.flush()
+            replies = [json.loads(server.stdout.readline()) for _ in range(2)]
+            assert replies[0]["id"] == 1 and "result" in replies[0], replies
+            # the SDK's stdio transport drops the line that is not JSON (no reply: it has no id) and
+            # goes on; the unknown method gets JSON-RPC's "method not found"
+            assert replies[1]["id"] == 2 and replies[1]["error"]["code"] == -32601, replies
+            time.sleep(0.3)  # the wait is in flight
+            server.stdin.close()
+            assert server.wait(timeout=30) == 0
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+        assert _episodes(mcp_env) == []
