@@ -59,9 +59,13 @@ def artifacts_dir() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """A headless Chromium (the system's, unsandboxed: containers and CI runners lack user namespaces)."""
+    """A headless Chromium (the system's, unsandboxed: containers and CI runners lack user namespaces).
+
+    Module-scoped, not session-scoped: while Playwright's sync API runs, its event loop counts as
+    running in this thread, so every later test's ``asyncio.run`` (the MCP SDK's client, for one)
+    failed with "cannot be called from a running event loop"."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
