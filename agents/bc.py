@@ -15,7 +15,7 @@ that calls tools validly, reaches ``submit`` and whose rewards vary across rollo
    schemas, the same tool messages: :func:`~ptb_env.integrations.trl.tool_message`), through
    TRL's Qwen3 tool-calling template, and the policy, the tiny base model (Qwen3 architecture,
    2M parameters) with its context stretched to :data:`CONTEXT`, is fine-tuned on the assistant
-   turns only. The shared prompt (~3,700 tokens, mostly the tools' schemas) runs without
+   turns only. The shared prompt (2,568 tokens, mostly the tools' schemas) runs without
    gradients, once per step.
 3. ``evaluate``: the policy plays fresh seeds the way TRL's environment mode does: generate a
    turn, parse it with TRL's ``parse_response``, call the tool on a

@@ -4,7 +4,8 @@
         --eval-seeds 100 101 102 103 104 105 106 107 --out runs/grpo --plot docs/img/grpo_curve.png
 
 1. Before: the policy (``python -m ptb_agents.bc train``) plays each of ``--eval-seeds`` on
-   ``tiny-arith-short`` (compute budget), TRL-style (``ptb_agents.bc.evaluate_policy``).
+   ``tiny-arith-short`` (compute budget), TRL-style (``ptb_agents.bc.evaluate_policy``), or
+   ``--before`` names a saved ``python -m ptb_agents.bc evaluate --json`` of it on those seeds.
 2. GRPO: TRL's ``GRPOTrainer`` in environment mode, ``--steps`` optimizer steps, each one prompt
    (a fresh episode seed) with ``--num-generations`` rollouts; every rollout is a real episode
    in ``ptb_agents.bc.policy_env_class()`` (the policy's tools), graded on the hidden test items.
@@ -120,6 +121,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot", type=Path)
     p.add_argument(
+        "--before",
+        type=Path,
+        help="a saved `python -m ptb_agents.bc evaluate --json` of --policy on --eval-seeds, used as the "
+        "before figures (the evaluation is deterministic on the compute budget)",
+    )
+    p.add_argument(
         "--no-eval", action="store_true", help="GRPO steps only, no before/after evaluation (the CI test)"
     )
     a = p.parse_args()
@@ -134,7 +141,12 @@ def main() -> None:
         print(f"advantages {curve['advantages']}")
         (a.out / "grpo_curve.json").write_text(json.dumps({"curve": curve, "settings": vars(a)}, default=str))
         return
-    before = evaluate_policy(a.policy, a.eval_seeds)
+    if a.before:
+        before = json.loads(a.before.read_text())
+        if [e["seed"] for e in before["episodes"]] != a.eval_seeds:
+            raise SystemExit(f"{a.before} holds other seeds than --eval-seeds {a.eval_seeds}")
+    else:
+        before = evaluate_policy(a.policy, a.eval_seeds)
     curve = grpo(a.policy, a.out, a)
     after = evaluate_policy(a.out / "policy", a.eval_seeds)
     took = time.perf_counter() - t0
