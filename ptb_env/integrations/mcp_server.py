@@ -34,6 +34,7 @@ episode behind the server, does not need it.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import math
 import os
 import queue
@@ -87,21 +88,53 @@ class ToolReply:
     """The same outcome for code, JSON-safe (non-finite numbers are ``None``)."""
 
 
+@dataclass(frozen=True)
+class EpisodeStep:
+    """One ``env.step`` of an :class:`MCPEpisode`: what the env returned, and the text a policy reads."""
+
+    obs: Mapping[str, Any]
+    reward: float
+    terminated: bool
+    truncated: bool
+    info: dict[str, Any]
+    text: str
+    """The observation as a policy reads it (:func:`~ptb_env.integrations.trl.tool_message`), the
+    grade line appended once graded."""
+    record: EpisodeResult | None
+    """The graded episode (``None`` but on the last step)."""
+
+    def reply(self) -> ToolReply:
+        """The step as a tool call's reply (``data``: result, budget, best dev score, over, grade)."""
+        data: dict[str, Any] = {
+            "result": self.info.get("result", {}),
+            "budget": {k: float(v) for k, v in self.obs["budget"].items()},
+            "best_dev_score": float(self.obs["best_dev_score"]),
+            "over": self.terminated or self.truncated,
+        }
+        if self.record is not None:
+            data["grade"] = self.record.to_dict()
+        return ToolReply(self.text, bool(self.obs["error"]), json_safe(data))
+
+
 class MCPEpisode:
-    """The episode behind the server: tool calls in, :class:`ToolReply` out; no MCP types.
+    """The episode behind a tool-call server: tool calls in, :class:`ToolReply` out; no MCP types.
+
+    ``ptb-env mcp`` serves one; each session of ``ptb-env serve`` is one.
 
     Args:
         task: Task id.
         seed: Seed of ``env.reset``.
         max_output_chars: Characters of a tool's output shown (head and tail; default: the
             observation's own limit, so nothing more is cut).
+        agent: The agent named in the graded record.
         **env_kwargs: Keywords of ``PostTrainEnv`` (``time_limit_s``, ``budget``,
             ``workspace_root``, ``sandbox``, ...); a grader failure is reported as an
             ``infra_error`` grade unless ``on_grader_error`` says otherwise.
 
     Building it builds the env (a bad task id or keyword fails here); :meth:`start` resets it,
-    :meth:`call` steps it, :meth:`close` releases it. One call at a time (a lock enforces it);
-    :meth:`close` may run while a call is in flight, which then ends with the sandbox.
+    :meth:`call` (a tool by name) or :meth:`step` (an action as ``env.step`` takes it) steps it,
+    :meth:`close` releases it. One call at a time (a lock enforces it); :meth:`close` may run
+    while a call is in flight, which then ends with the sandbox.
     """
 
     def __init__(
@@ -110,6 +143,7 @@ class MCPEpisode:
         *,
         seed: int | None = None,
         max_output_chars: int = MAX_OUTPUT_CHARS,
+        agent: str = "mcp",
         **env_kwargs: Any,
     ) -> None:
         from ptb_env.env import PostTrainEnv
@@ -120,6 +154,7 @@ class MCPEpisode:
         self.env: PostTrainEnv = PostTrainEnv(task, **env_kwargs)
         self.seed = seed
         self.max_output_chars = max_output_chars
+        self.agent = agent
         self.record: EpisodeResult | None = None
         """The graded episode's record (``None`` until ``submit`` or the budget's end)."""
         self._running = False
@@ -133,18 +168,26 @@ class MCPEpisode:
         """The task card (the workspace's ``TASK.md``)."""
         return self.env.task_card
 
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start` ran (the episode may be over since)."""
+        return self._running or self.record is not None
+
     def tool_schemas(self) -> list[dict[str, Any]]:
         """``name``, ``description`` and ``parameters`` (JSON schema) of each tool, as the env exports."""
         return [schema["function"] for schema in self.env.tool_schemas]
 
-    def start(self) -> None:
-        """Reset the env: a fresh workspace and sandbox, the full budget."""
-        self.env.reset(seed=self.seed)
+    def start(self) -> tuple[Any, dict[str, Any]]:
+        """Reset the env: a fresh workspace and sandbox, the full budget; returns ``env.reset``'s."""
+        out = self.env.reset(seed=self.seed)
         self._running, self._return, self._steps, self.record = True, 0.0, 0, None
         self._t0 = time.perf_counter()
+        return out
 
     def call(self, tool: str, args: Mapping[str, Any] | None = None) -> ToolReply:
-        """Run ``tool`` with ``args`` as one ``env.step``.
+        """Run ``tool`` with ``args`` as one ``env.step`` (a ``None`` argument is not given).
+
+        After the episode's end, every call is an error reply that repeats the grade.
 
         Raises:
             UnknownTool: ``tool`` is not one of the env's tools (nothing runs, no budget is spent).
@@ -153,13 +196,30 @@ class MCPEpisode:
         if tool not in self.env.tools:
             _, why = self.env.runner.parse({"tool": tool})
             raise UnknownTool(why)
+        if self.record is not None:
+            return self._over()
+        given = {k: v for k, v in (args or {}).items() if v is not None}
+        try:
+            return self.step({"tool": tool, "args": given}).reply()
+        except EpisodeNotRunning:
+            if self.record is not None:  # another call ended the episode meanwhile
+                return self._over()
+            raise
+
+    def step(self, action: Any) -> EpisodeStep:
+        """One ``env.step(action)``, with the env's own semantics (a malformed action or unknown tool
+        is a step with an error); the last one carries the graded record.
+
+        Raises:
+            EpisodeNotRunning: :meth:`start` was not called, the episode was closed, or it is over
+                (the message repeats the grade).
+        """
         with self._lock:
             if self.record is not None:
-                return self._over()
+                raise EpisodeNotRunning(self._over().text)
             if not self._running:
                 raise EpisodeNotRunning("The episode is not running: call start() first.")
-            given = {k: v for k, v in (args or {}).items() if v is not None}
-            obs, reward, terminated, truncated, info = self.env.step({"tool": tool, "args": given})
+            obs, reward, terminated, truncated, info = self.env.step(action)
             self._steps += 1
             self._return += reward
             over = None
@@ -168,7 +228,7 @@ class MCPEpisode:
                 over = _why_over(terminated)
                 self.record = EpisodeResult.from_info(
                     info,
-                    agent="mcp",
+                    agent=self.agent,
                     task=self.env.task.id,
                     seed=self.seed,
                     reward=self._return,
@@ -179,16 +239,9 @@ class MCPEpisode:
                 )
             best = float(obs["best_dev_score"])
             text = tool_message(obs["output"], obs["error"], obs["budget"], best, over, self.max_output_chars)
-            data: dict[str, Any] = {
-                "result": info.get("result", {}),
-                "budget": {k: float(v) for k, v in obs["budget"].items()},
-                "best_dev_score": best,
-                "over": over is not None,
-            }
             if self.record is not None:
                 text += "\n" + grade_text(self.record)
-                data["grade"] = self.record.to_dict()
-            return ToolReply(text, bool(obs["error"]), json_safe(data))
+            return EpisodeStep(obs, float(reward), terminated, truncated, info, text, self.record)
 
     def _over(self) -> ToolReply:
         assert self.record is not None
@@ -232,7 +285,7 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
-def build_server(episode: MCPEpisode, env_thread: _EnvThread) -> Server[Any]:
+def build_server(episode: MCPEpisode, env_thread: EnvThread) -> Server[Any]:
     """The MCP server of ``episode`` (started in ``env_thread``): its tools, the task card, one step
     per call, run in ``env_thread``."""
     from mcp import types
@@ -335,7 +388,7 @@ def serve(task: str = DEFAULT_TASK, *, seed: int | None = None, **kwargs: Any) -
         sys.stderr.flush()
         os._exit(128 + signum)
 
-    env_thread = _EnvThread()
+    env_thread = EnvThread()
     failed: list[Exception] = []
 
     async def run() -> None:
@@ -362,22 +415,51 @@ def serve(task: str = DEFAULT_TASK, *, seed: int | None = None, **kwargs: Any) -
     return 0
 
 
-class _EnvThread:
-    """The one thread that runs every env call (reset and steps), for the life of the process.
+class EnvThread:
+    """The one thread that runs every env call (reset, steps, close) of an episode.
 
     One thread, not one per call: the sandbox's processes die with the thread that started them
     (bubblewrap's ``--die-with-parent`` is the parent *thread*'s death signal), and a step may
     restart the shell. A daemon thread: a step still running when the server ends (its episode
-    closed under it) does not hold the process's exit up.
+    closed under it) does not hold the process's exit up. :meth:`stop` ends it once the calls
+    already given have run.
     """
 
-    def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        threading.Thread(target=self._serve, name="ptb-env-mcp-env", daemon=True).start()
+    def __init__(self, name: str = "ptb-env-mcp-env") -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
 
     def _serve(self) -> None:
-        while True:
-            self._jobs.get()()
+        while (job := self._jobs.get()) is not None:
+            job()
+
+    def _put(self, job: Callable[[], None]) -> None:
+        if self._stopped:
+            raise EpisodeNotRunning("The episode's thread was stopped: the episode is closed.")
+        self._jobs.put(job)
+
+    def stop(self) -> None:
+        """End the thread after the calls already given (idempotent); later calls raise."""
+        if not self._stopped:
+            self._stopped = True
+            self._jobs.put(None)
+
+    def call(self, fn: Callable[[], _T]) -> _T:
+        """``fn()`` in the env thread, waited for from another thread; its exception is raised here."""
+        if threading.current_thread() is self._thread:
+            return fn()
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+        def job() -> None:
+            try:
+                future.set_result(fn())
+            except BaseException as err:  # noqa: BLE001 - handed to the waiting thread
+                future.set_exception(err)
+
+        self._put(job)
+        return future.result()
 
     async def run(self, fn: Callable[[], _T]) -> _T:
         """``fn()`` in the env thread, awaited (a cancelled wait leaves the call to finish there)."""
@@ -403,5 +485,5 @@ class _EnvThread:
             except RuntimeError:  # the loop is closed: nobody waits for this call any more
                 pass
 
-        self._jobs.put(job)
+        self._put(job)
         return await future

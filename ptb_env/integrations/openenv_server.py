@@ -18,8 +18,13 @@ trainer's side.
   budget or a dev score not measured yet).
 - ``/health``, ``/schema``, ``/metadata``: OpenEnv's. The stateless HTTP ``/reset`` and
   ``/step`` (a fresh env per request) are not served (OpenEnv's production mode): an episode
-  lives only in a session. OpenEnv's ``/mcp`` routes answer that this env does not speak MCP
-  there; agents use ``ptb-env mcp`` (stdio) or the tool-call steps of ``/ws``.
+  lives only in a session.
+- ``/mcp`` (WebSocket, or ``POST`` with OpenEnv's ``openenv/session/create`` id) and ``/ws``'s
+  ``mcp`` messages: OpenEnv's MCP dialect (JSON-RPC ``tools/list``, ``tools/call``) on the
+  session's episode, with the env's own tool schemas; the first tool call starts the episode,
+  and a result is MCP's ``CallToolResult`` (the reply of
+  :meth:`~ptb_env.integrations.mcp_server.MCPEpisode.call`). A stateless ``tools/call`` (no
+  session) is refused.
 - A bearer token (``Authorization: Bearer TOKEN``) is required on every route but ``/health``
   when one is set, and one must be set to bind anything but loopback.
 - A session idle (no reset or step) for ``idle_timeout_s`` is closed: its episode is
@@ -27,8 +32,9 @@ trainer's side.
   open and every later message is an error reply. A client that disconnects has its episode
   discarded the same way.
 
-Each session's env lives in one thread for the session's life (OpenEnv's per-session executor):
-the sandbox's processes die with the thread that started them.
+Each session's env calls run in one thread for the session's life (its
+:class:`~ptb_env.integrations.mcp_server.EnvThread`): the sandbox's processes die with the
+thread that started them.
 
 >>> from ptb_env.integrations.openenv_server import serve  # doctest: +SKIP
 >>> serve("tiny-arith", port=8000, budget="compute")  # doctest: +SKIP
@@ -41,28 +47,26 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import math
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from ptb_env.errors import PtbEnvError
-from ptb_env.integrations.mcp_server import grade_text, json_safe
-from ptb_env.integrations.trl import tool_message
+from ptb_env.integrations.mcp_server import EnvThread, MCPEpisode, json_safe
 from ptb_env.rollout import EpisodeResult
 from ptb_env.tasks import DEFAULT_TASK
 
 try:
-    from openenv.core.env_server import Action, Environment, Observation, State
+    from openenv.core.env_server import Action, Environment, HTTPEnvServer, Observation, State
+    from openenv.core.env_server.types import EnvironmentMetadata
 except ImportError as err:  # pragma: no cover - the message names the extra
     raise ImportError('ptb-env serve needs OpenEnv: pip install "ptb-env[serve]"') from err
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
-
-    from ptb_env.env import PostTrainEnv
 
 SERVE_INSTALL = 'pip install "ptb-env[serve]"'
 TOKEN_ENV = "PTB_ENV_TOKEN"
@@ -113,7 +117,13 @@ class PostTrainObservation(Observation):
 
 
 class PostTrainSession(Environment[PostTrainAction, PostTrainObservation, State]):
-    """One session's episode: a :class:`PostTrainEnv` built at the first reset.
+    """One session's episode: an :class:`~ptb_env.integrations.mcp_server.MCPEpisode`.
+
+    Trainers reset and step it (``/ws``); agents call its tools over OpenEnv's MCP routes
+    (``mcp_server``: ``tools/list``, ``tools/call``), where the first tool call starts the episode
+    (the env draws the seed). Every env call of the session (reset, steps, tool calls, close)
+    runs in the session's own :class:`~ptb_env.integrations.mcp_server.EnvThread`: the sandbox's
+    processes are tied to the thread that started them.
 
     Args:
         task: Task id.
@@ -125,66 +135,87 @@ class PostTrainSession(Environment[PostTrainAction, PostTrainObservation, State]
 
     def __init__(self, task: str = DEFAULT_TASK, **env_kwargs: Any) -> None:
         super().__init__()
-        env_kwargs.setdefault("on_grader_error", "report")
-        self.task, self.env_kwargs = task, env_kwargs
-        self.env: PostTrainEnv | None = None
+        self.task = task
+        self.episode = MCPEpisode(task, agent="openenv", **env_kwargs)
+        self.thread = EnvThread(name="ptb-env-session")
         self.closed = False
-        self._seed: int | None = None
-        self._return, self._steps, self._t0, self._over = 0.0, 0, 0.0, False
+        self.session_id: str | None = None
+        """OpenEnv's id of the session that owns this env (``None``: a stateless request's env)."""
+        self.mcp_server = _SessionTools(self)
+        """The tools, as OpenEnv's MCP routes look them up (``get_tools``)."""
         self._state = State(episode_id=None, step_count=0, task=task, over=False)
 
     def reset(
         self, seed: int | None = None, episode_id: str | None = None, **kwargs: Any
     ) -> PostTrainObservation:
         """Start an episode: a fresh workspace and sandbox, the full budget."""
-        from ptb_env.env import PostTrainEnv
-
         self._check_open()
-        if self.env is None:
-            self.env = PostTrainEnv(self.task, **self.env_kwargs)
-        obs, info = self.env.reset(seed=seed)
-        self._seed, self._return, self._steps, self._over = seed, 0.0, 0, False
-        self._t0 = time.perf_counter()
+        obs, info = self.thread.call(partial(self._start, seed))
         self._state = State(
             episode_id=episode_id or str(info.get("episode_id")), step_count=0, task=self.task, over=False
         )
-        return self._observation(obs, info, text=self.env.task_card)
+        return self._observation(obs, info, text=self.episode.task_card)
+
+    def _start(self, seed: int | None) -> tuple[Any, dict[str, Any]]:
+        self.episode.seed = seed
+        obs, info = self.episode.start()
+        return obs, info
 
     def step(
         self, action: PostTrainAction, timeout_s: float | None = None, **kwargs: Any
     ) -> PostTrainObservation:
-        """One ``env.step``; the last step (``submit`` or the budget's end) carries the grade."""
+        """One ``env.step``; the last step (``submit`` or the budget's end) carries the grade.
+
+        Raises:
+            SessionClosed: No episode was started in this session, or it was discarded.
+            EpisodeNotRunning: The episode is over (the message repeats the grade).
+        """
         self._check_open()
-        if self.env is None:
+        if not self.episode.started:
             raise SessionClosed("No episode is running in this session: send reset first.")
-        obs, reward, terminated, truncated, info = self.env.step(action.env_action())
-        self._steps += 1
-        self._return += reward
-        over, grade = None, None
-        if terminated or truncated:
-            self._over = True
-            over = "you submitted" if terminated else "the budget ran out"
-            grade = EpisodeResult.from_info(
-                info,
-                agent="openenv",
-                task=self.env.task.id,
-                seed=self._seed,
-                reward=self._return,
-                steps=self._steps,
-                seconds=time.perf_counter() - self._t0,
-                terminated=terminated,
-                truncated=truncated,
-            )
-        best = float(obs["best_dev_score"])
-        text = tool_message(obs["output"], obs["error"], obs["budget"], best, over)
-        if grade is not None:
-            text += "\n" + grade_text(grade)
-        self._state = State(
-            episode_id=self._state.episode_id, step_count=self._steps, task=self.task, over=self._over
-        )
+        done = self.thread.call(partial(self.episode.step, action.env_action()))
+        self._count_step(over=done.terminated or done.truncated)
         return self._observation(
-            obs, info, text=text, reward=reward, terminated=terminated, truncated=truncated, grade=grade
+            done.obs,
+            done.info,
+            text=done.text,
+            reward=done.reward,
+            terminated=done.terminated,
+            truncated=done.truncated,
+            grade=done.record,
         )
+
+    async def call_tool(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        """One tool call from OpenEnv's MCP routes, as MCP's ``CallToolResult`` (``content``,
+        ``structuredContent``, ``isError``); the first one starts the episode.
+
+        Raises:
+            SessionClosed: A stateless request (no session owns this env), or the session was
+                discarded.
+        """
+        if self.session_id is None:
+            raise SessionClosed(
+                "A stateless /mcp request has no episode: open a session first (the /mcp WebSocket, "
+                "or openenv/session/create and its session_id in every call's params)."
+            )
+        self._check_open()
+
+        def call() -> Any:
+            if not self.episode.started:
+                self.episode.start()
+            return self.episode.call(tool, args)
+
+        reply = await self.thread.run(call)
+        self._count_step(over=self.episode.record is not None)
+        return {
+            "content": [{"type": "text", "text": reply.text}],
+            "structuredContent": reply.data,
+            "isError": reply.is_error,
+        }
+
+    def _count_step(self, *, over: bool) -> None:
+        steps = self._state.step_count + 1
+        self._state = State(episode_id=self._state.episode_id, step_count=steps, task=self.task, over=over)
 
     def _observation(
         self,
@@ -219,6 +250,17 @@ class PostTrainSession(Environment[PostTrainAction, PostTrainObservation, State]
         """Episode id, steps so far, the task, whether the episode is over."""
         return self._state
 
+    def get_metadata(self) -> EnvironmentMetadata:
+        """The task's name and version; the task card as the readme."""
+        import ptb_env
+
+        return EnvironmentMetadata(
+            name=f"PostTrain {self.task}",
+            description=f"PostTrain-v0 episodes of task {self.task}: post-train its base model, then submit.",
+            readme_content=self.episode.task_card,
+            version=ptb_env.__version__,
+        )
+
     def _check_open(self) -> None:
         if self.closed:
             raise SessionClosed(
@@ -229,8 +271,52 @@ class PostTrainSession(Environment[PostTrainAction, PostTrainObservation, State]
     def close(self) -> None:
         """Kill the episode's processes and remove its workspace (idempotent)."""
         self.closed = True
-        if self.env is not None:
-            self.env.close()
+        self.episode.close()
+        self.thread.stop()
+
+
+@dataclass(frozen=True)
+class _Tool:
+    """One tool as OpenEnv's MCP routes read a FastMCP tool: name, description, schema, ``fn``."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    fn: Callable[..., Awaitable[dict[str, Any]]]
+
+
+class _SessionTools:
+    """A session's tools in the shape OpenEnv's ``get_server_tools`` looks up (``get_tools``): the
+    env's own schemas; each call is :meth:`PostTrainSession.call_tool`."""
+
+    def __init__(self, session: PostTrainSession) -> None:
+        self._tools = {
+            s["name"]: _Tool(s["name"], s["description"], s["parameters"], _caller(session, s["name"]))
+            for s in session.episode.tool_schemas()
+        }
+
+    async def get_tools(self) -> dict[str, _Tool]:
+        return dict(self._tools)
+
+
+def _caller(session: PostTrainSession, tool: str) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """``tool``'s ``fn``: OpenEnv calls it with the client's arguments as keywords, whatever their names."""
+
+    async def call(**args: Any) -> dict[str, Any]:
+        return await session.call_tool(tool, args)
+
+    return call
+
+
+class _Server(HTTPEnvServer):
+    """OpenEnv's server; each session's env learns its session id (a stateless request's env has
+    none, so its tool calls are refused rather than played on a workspace removed at once)."""
+
+    async def _create_session(self) -> tuple[str, Environment | None]:
+        session_id, env = await super()._create_session()
+        if isinstance(env, PostTrainSession):
+            env.session_id = session_id
+        return session_id, env
 
 
 def _finite(value: Any) -> float | None:
@@ -307,7 +393,7 @@ def create_server_app(
         **env_kwargs: Keywords of ``PostTrainEnv``.
     """
     from fastapi import FastAPI
-    from openenv.core.env_server import ConcurrencyConfig, HTTPEnvServer, ServerMode
+    from openenv.core.env_server import ConcurrencyConfig, ServerMode
 
     import ptb_env
 
@@ -318,7 +404,7 @@ def create_server_app(
         description=f"PostTrain-v0 episodes of task {task}, one per WebSocket session at /ws.",
     )
     factory = partial(PostTrainSession, task, **env_kwargs)
-    server = HTTPEnvServer(factory, PostTrainAction, PostTrainObservation, concurrency_config=config)
+    server = _Server(factory, PostTrainAction, PostTrainObservation, concurrency_config=config)
     server.register_routes(app, mode=ServerMode.PRODUCTION)
     return app
 

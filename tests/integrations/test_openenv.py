@@ -7,6 +7,7 @@ loopback port (with a token, so that the token check is exercised too); the clie
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -73,13 +74,15 @@ class Server:
             self.proc.wait()
 
 
-def _http(port: int, path: str, token: str | None = None, body: bytes | None = None) -> tuple[int, str]:
+def _http(
+    port: int, path: str, token: str | None = None, body: bytes | None = None, timeout: float = 5
+) -> tuple[int, str]:
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body)
     request.add_header("Content-Type", "application/json")
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=5) as reply:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
             return reply.status, reply.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
@@ -188,13 +191,139 @@ def test_a_token_is_required_and_checked(server: Server):
     assert status == 200 and "tool" in body
     assert _http(server.port, "/reset", token=TOKEN, body=b"{}")[0] == 404  # episodes live in sessions only
     rpc = b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}'
-    assert "does not support MCP" in _http(server.port, "/mcp", token=TOKEN, body=rpc)[1]
+    assert _http(server.port, "/mcp", body=rpc)[0] == 401
+    assert '"submit"' in _http(server.port, "/mcp", token=TOKEN, body=rpc)[1]
     for token in (None, "wrong"):
         env = RemotePostTrainEnv(server.url, token=token)
         with pytest.raises(ConnectionError):
             env.reset(seed=0)
         env.close()
     assert server.episodes() == []
+
+
+def _rpc(method: str, params: dict[str, Any], id: int = 1) -> str:
+    return json.dumps({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+
+
+def _mcp_post(server: Server, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    status, body = _http(server.port, "/mcp", token=TOKEN, body=_rpc(method, params).encode(), timeout=300)
+    assert status == 200, body
+    return dict(json.loads(body))
+
+
+def test_agents_play_a_session_through_the_mcp_websocket(server: Server):
+    """OpenEnv's ``/mcp`` WebSocket: the env's own tool schemas, tool calls that run in the
+    session's sandbox, protocol errors for an unknown tool and a line that is not JSON, and no
+    workspace left once the socket closes."""
+    from websockets.sync.client import connect
+
+    from ptb_env.env import PostTrainEnv
+
+    local = PostTrainEnv(TASK)
+    schemas = {s["function"]["name"]: s["function"] for s in local.tool_schemas}
+    local.close()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with connect(f"ws://127.0.0.1:{server.port}/mcp", additional_headers=headers) as ws:
+
+        def rpc(method: str, params: dict[str, Any], id: int = 1) -> dict[str, Any]:
+            ws.send(_rpc(method, params, id))
+            return dict(json.loads(ws.recv(timeout=120)))
+
+        tools = {t["name"]: t for t in rpc("tools/list", {})["result"]["tools"]}
+        assert tools.keys() == schemas.keys()
+        assert all(tools[n]["inputSchema"] == schemas[n]["parameters"] for n in tools)
+        assert all(tools[n]["description"] == schemas[n]["description"] for n in tools)
+        assert server.episodes() == []  # the episode starts at the first tool call
+
+        result = rpc("tools/call", {"name": "bash", "arguments": {"command": "echo hi > a.txt; cat a.txt"}})[
+            "result"
+        ]
+        assert not result["isError"] and "hi" in result["content"][0]["text"], result
+        assert result["structuredContent"]["result"]["ok"] and "[budget]" in result["content"][0]["text"]
+        assert server.episodes()  # its workspace
+        result = rpc("tools/call", {"name": "read_file", "arguments": {"path": "TASK.md"}})["result"]
+        assert TASK in result["content"][0]["text"]
+        result = rpc("tools/call", {"name": "read_file", "arguments": {"path": "a.txt"}})["result"]
+        assert "hi" in result["content"][0]["text"]  # the same workspace as the call before
+        bad = rpc("tools/call", {"name": "rm_rf", "arguments": {}}, id=7)
+        assert bad["error"]["code"] == -32602 and bad["id"] == 7  # INVALID_PARAMS: nothing ran
+        ws.send("{not json")
+        assert json.loads(ws.recv(timeout=30))["error"]["code"] == -32700
+        result = rpc("tools/call", {"name": "wait", "arguments": {"job_id": 99}})["result"]
+        assert result["isError"], result  # the env refused the call: an error result, not a protocol error
+    assert _wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
+
+
+def test_stateless_mcp_calls_are_refused_and_sessions_over_http_play(server: Server):
+    """``POST /mcp`` without a session has no episode to play; with ``openenv/session/create``'s
+    id, calls share one episode, ``submit`` grades it and later calls repeat the grade."""
+    reply = _mcp_post(server, "tools/call", {"name": "bash", "arguments": {"command": "echo hi"}})
+    assert "open a session" in reply["error"]["message"]
+    assert server.episodes() == []
+    session = _mcp_post(server, "openenv/session/create", {})["result"]["session_id"]
+    try:
+        call = {"session_id": session, "name": "bash", "arguments": {"command": "echo one > one.txt"}}
+        assert not _mcp_post(server, "tools/call", call)["result"]["isError"]
+        call["arguments"] = {"command": "cat one.txt"}
+        assert "one" in _mcp_post(server, "tools/call", call)["result"]["content"][0]["text"]
+        graded = _mcp_post(server, "tools/call", {"session_id": session, "name": "submit", "arguments": {}})
+        grade = graded["result"]["structuredContent"]["grade"]
+        assert grade["status"] and "[grade]" in graded["result"]["content"][0]["text"], graded
+        again = _mcp_post(server, "tools/call", call)["result"]
+        assert again["isError"] and "is over" in again["content"][0]["text"]
+    finally:
+        closed = _mcp_post(server, "openenv/session/close", {"session_id": session})
+    assert closed["result"]["closed"]
+    assert _wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
+
+
+def test_mcp_messages_on_the_trainers_socket_play_its_episode(server: Server):
+    """``/ws`` takes OpenEnv's ``mcp`` messages too: a tool call after a reset runs in the episode
+    the steps play."""
+    from websockets.sync.client import connect
+
+    with connect(
+        f"ws://127.0.0.1:{server.port}/ws", additional_headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as ws:
+
+        def send(message: dict[str, Any]) -> dict[str, Any]:
+            ws.send(json.dumps(message))
+            return dict(json.loads(ws.recv(timeout=120)))
+
+        assert send({"type": "reset", "data": {"seed": SEED}})["data"]["observation"]["text"]
+        call = {"name": "write_file", "arguments": {"path": "m.txt", "content": "via-mcp"}}
+        reply = send({"type": "mcp", "data": json.loads(_rpc("tools/call", call))})
+        assert not reply["data"]["result"]["isError"], reply
+        step = send({"type": "step", "data": {"tool": "bash", "args": {"command": "cat m.txt"}}})
+        assert "via-mcp" in step["data"]["observation"]["output"]
+        assert send({"type": "state"})["data"]["step_count"] == 2
+    assert _wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
+
+
+def test_openenvs_own_mcp_tool_client_plays_a_session(server: Server):
+    """OpenEnv's ``MCPToolClient`` in production mode (HTTP ``/mcp`` with a session), the token
+    added to its HTTP client."""
+    import asyncio
+
+    import httpx
+    from openenv.core.mcp_client import MCPToolClient
+
+    async def play() -> tuple[list[str], Any]:
+        client = MCPToolClient(base_url=f"http://127.0.0.1:{server.port}")
+        client.use_production_mode = True
+        client._http_client = httpx.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"})
+        try:
+            names = [t.name for t in await client.list_tools()]
+            result = await client.call_tool("bash", command="echo from-openenv")
+            assert server.episodes()
+        finally:
+            await client.close()
+        return names, result
+
+    names, result = asyncio.run(play())
+    assert {"bash", "train", "submit"} <= set(names)
+    assert "from-openenv" in result["content"][0]["text"] and not result["isError"]
+    assert _wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
 
 
 def test_serving_beyond_loopback_without_a_token_is_refused(tmp_path: Path):
