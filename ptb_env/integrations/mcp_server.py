@@ -399,7 +399,7 @@ def serve(task: str = DEFAULT_TASK, *, seed: int | None = None, **kwargs: Any) -
                 failed.append(err)  # re-raised below as itself, not inside the SDK's exception group
                 raise
             server = build_server(episode, env_thread)
-            await server.run(read, write, server.create_initialization_options())
+            await server.run(ParseErrorReplies(read, write), write, server.create_initialization_options())
 
     previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
     try:
@@ -413,6 +413,58 @@ def serve(task: str = DEFAULT_TASK, *, seed: int | None = None, **kwargs: Any) -
         for s, handler in previous.items():
             signal.signal(s, handler)
     return 0
+
+
+class ParseErrorReplies:
+    """The stdio transport's read stream, answering each line it could not parse.
+
+    The SDK's stdio transport hands a line that is not a JSON-RPC message to the server as an
+    exception, which the server only logs: the client would wait for a reply that never comes.
+    This stream answers it on the wire instead, as JSON-RPC 2.0 asks: an error ``-32700`` (parse
+    error) with id ``null``, naming what was wrong. Everything else passes through.
+    """
+
+    def __init__(self, read: Any, write: Any) -> None:
+        self._read, self._write = read, write
+
+    @property
+    def last_context(self) -> Any:
+        """The sender's context of the last item (the SDK's context-aware streams carry one)."""
+        return getattr(self._read, "last_context", None)
+
+    async def receive(self) -> Any:
+        from mcp import types
+        from mcp.shared.message import SessionMessage
+
+        while True:
+            item = await self._read.receive()
+            if not isinstance(item, Exception):
+                return item
+            why = str(item).splitlines()[0] if str(item) else type(item).__name__
+            error = types.ErrorData(
+                code=types.PARSE_ERROR, message=f"Parse error: not a JSON-RPC message ({why})"
+            )
+            await self._write.send(SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=None, error=error)))
+
+    async def aclose(self) -> None:
+        await self._read.aclose()
+
+    def __aiter__(self) -> ParseErrorReplies:
+        return self
+
+    async def __anext__(self) -> Any:
+        import anyio
+
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> ParseErrorReplies:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
 
 class EnvThread:

@@ -251,7 +251,7 @@ def _wait_until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 @pytest.mark.slow
 def test_ten_clients_dying_mid_call_after_malformed_json_leave_nothing(mcp_env: Path):
-    """Ten times: a client sends a line that is not JSON (dropped, the server goes on), a request
+    """Ten times: a client sends a line that is not JSON (a parse error reply, the server goes on), a request
     of no known method (an error reply), starts a 60 s ``wait`` and dies (its end of stdin
     closes) mid-call: each server exits and leaves no workspace."""
     client = {"name": "test", "version": "0"}
@@ -272,11 +272,12 @@ def test_ten_clients_dying_mid_call_after_malformed_json_leave_nothing(mcp_env: 
             ]  # fmt: skip
             server.stdin.write("\n".join(lines) + "\n")
             server.stdin.flush()
-            replies = [json.loads(server.stdout.readline()) for _ in range(2)]
+            replies = [json.loads(server.stdout.readline()) for _ in range(3)]
             assert replies[0]["id"] == 1 and "result" in replies[0], replies
-            # the SDK's stdio transport drops the line that is not JSON (no reply: it has no id) and
-            # goes on; the unknown method gets JSON-RPC's "method not found"
-            assert replies[1]["id"] == 2 and replies[1]["error"]["code"] == -32601, replies
+            # the line that is not JSON: JSON-RPC's parse error, with id null (ParseErrorReplies: the
+            # SDK's transport alone drops it); the unknown method: "method not found"
+            assert replies[1]["id"] is None and replies[1]["error"]["code"] == -32700, replies
+            assert replies[2]["id"] == 2 and replies[2]["error"]["code"] == -32601, replies
             time.sleep(0.3)  # the wait is in flight
             server.stdin.close()
             assert server.wait(timeout=30) == 0
