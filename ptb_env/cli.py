@@ -217,11 +217,8 @@ def _mcp(a: argparse.Namespace) -> int:
         return serve(
             a.task,
             seed=a.seed,
-            time_limit_s=a.time_limit,
-            sandbox=a.sandbox,
-            workspace_root=a.workspace_root,
             **({"max_output_chars": a.max_output_chars} if a.max_output_chars else {}),
-            **_budget_kwargs(a),
+            **_served_env_kwargs(a),
         )
     except (ImportError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -240,14 +237,26 @@ def _serve(a: argparse.Namespace) -> int:
             token=a.token or os.environ.get(TOKEN_ENV) or None,
             max_concurrent_envs=a.max_sessions,
             idle_timeout_s=a.idle_timeout or None,
-            time_limit_s=a.time_limit,
-            sandbox=a.sandbox,
-            workspace_root=a.workspace_root,
-            **_budget_kwargs(a),
+            **_served_env_kwargs(a),
         )
     except (ImportError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+def _served_env_args(p: argparse.ArgumentParser, workspaces: str) -> None:
+    """The env's options of ``mcp`` and ``serve``: task, budget, sandbox, workspace root."""
+    p.add_argument("--task", default="tiny-arith")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds (default: the task's budget)")
+    p.add_argument("--sandbox", default="bwrap", choices=["bwrap", "none"])
+    _budget_args(p)
+    p.add_argument("--workspace-root", type=Path, default=None, help=f"parent of the {workspaces}")
+
+
+def _served_env_kwargs(a: argparse.Namespace) -> dict[str, Any]:
+    """The env's keywords from :func:`_served_env_args`' options (the task aside)."""
+    kwargs = {"time_limit_s": a.time_limit, "sandbox": a.sandbox, "workspace_root": a.workspace_root}
+    return kwargs | _budget_kwargs(a)
 
 
 def _budget_args(p: argparse.ArgumentParser) -> None:
@@ -335,18 +344,14 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--quiet", action="store_true", help="no progress bars")
     rp.set_defaults(func=_report)
     mc = sub.add_parser("mcp", help="serve one episode as an MCP server over stdio (for coding-agent CLIs)")
-    mc.add_argument("--task", default="tiny-arith")
+    _served_env_args(mc, "episode's workspace")
     mc.add_argument("--seed", type=int, default=None, help="seed of the episode (env.reset)")
-    mc.add_argument("--time-limit", type=float, default=None, help="seconds (default: the task's budget)")
-    mc.add_argument("--sandbox", default="bwrap", choices=["bwrap", "none"])
-    _budget_args(mc)
-    mc.add_argument("--workspace-root", type=Path, default=None, help="parent of the episode's workspace")
     mc.add_argument(
         "--max-output-chars", type=int, default=None, help="characters of tool output shown (default: all)"
     )
     mc.set_defaults(func=_mcp)
     sv = sub.add_parser("serve", help="serve episodes as an OpenEnv server (one per WebSocket session)")
-    sv.add_argument("--task", default="tiny-arith")
+    _served_env_args(sv, "sessions' workspaces")
     sv.add_argument("--host", default="127.0.0.1", help="address to bind (not loopback: --token required)")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--token", default=None, help="bearer token clients must send (default: $PTB_ENV_TOKEN)")
@@ -355,12 +360,8 @@ def main(argv: list[str] | None = None) -> int:
         "--idle-timeout",
         type=float,
         default=900.0,
-        help="seconds without reset or step before a session's episode is discarded (0: never)",
+        help="seconds without reset, step or tool call before a session's episode is discarded (0: never)",
     )
-    sv.add_argument("--time-limit", type=float, default=None, help="seconds (default: the task's budget)")
-    sv.add_argument("--sandbox", default="bwrap", choices=["bwrap", "none"])
-    _budget_args(sv)
-    sv.add_argument("--workspace-root", type=Path, default=None, help="parent of the sessions' workspaces")
     sv.set_defaults(func=_serve)
     a = parser.parse_args(argv)
     return a.func(a)

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -26,16 +26,11 @@ pytest.importorskip("mcp")
 from mcp import ClientSession, StdioServerParameters  # noqa: E402
 from mcp.client.stdio import stdio_client  # noqa: E402
 from mcp.shared.exceptions import MCPError  # noqa: E402
+from wire_plan import SEED, TASK, drive, drive_async, episodes, wait_until  # noqa: E402
 
-from ptb_agents.steps import generate_data, train_and_wait  # noqa: E402
 from ptb_env.env import PostTrainEnv  # noqa: E402
 from ptb_env.integrations.mcp_server import CARD_URI, PROMPT_NAME  # noqa: E402
 from ptb_env.tasks import get_task  # noqa: E402
-
-TASK, SEED = "tiny-arith", 3
-"""The default task (graded on the suite's 64 test items, its base scores seeded by tests/conftest.py)."""
-TRAIN = {"data": "data/train.jsonl", "out": "final_model", "learning_rate": 2e-3, "batch_size": 32}
-"""The scripted-SFT recipe; :func:`_plan` cuts it to 30 optimizer steps on 500 examples (about +0.2)."""
 
 
 def _server_args(ws_root: Path) -> list[str]:
@@ -50,10 +45,6 @@ async def _session(ws_root: Path) -> AsyncIterator[ClientSession]:
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         yield session
-
-
-def _episodes(ws_root: Path) -> list[str]:
-    return sorted(p.name for p in ws_root.iterdir()) if ws_root.exists() else []
 
 
 @pytest.fixture
@@ -129,7 +120,7 @@ def test_the_client_leaving_closes_the_episode(mcp_env: Path, how: str):
         call(2, "job_start", {"command": marker})
         started = json.loads(server.stdout.readline())
         assert started["result"]["structuredContent"]["result"]["ok"], started
-        assert _episodes(mcp_env) and _wait_until(lambda: bool(_processes(marker)))
+        assert episodes(mcp_env) and wait_until(lambda: bool(_processes(marker)))
         call(3, "wait", {"seconds": 60})
         time.sleep(0.5)
         t0 = time.perf_counter()
@@ -145,8 +136,8 @@ def test_the_client_leaving_closes_the_episode(mcp_env: Path, how: str):
             server.wait()
     assert rc == (128 + signal.SIGTERM if how == "sigterm" else 0)
     assert seconds < 10, f"the server took {seconds:.1f} s to close its episode"
-    assert _episodes(mcp_env) == []
-    assert _wait_until(lambda: not _processes(marker)), f"left running: {_processes(marker)}"
+    assert episodes(mcp_env) == []
+    assert wait_until(lambda: not _processes(marker)), f"left running: {_processes(marker)}"
     for line in server.stdout.read().splitlines():
         assert json.loads(line)["jsonrpc"] == "2.0"
 
@@ -164,12 +155,12 @@ def test_a_scripted_sft_episode_earns_the_reward_of_the_same_actions_in_process(
                 assert reply.structured_content is not None, reply
                 return reply.structured_content
 
-            last = await _drive_async(step)
+            last = await drive_async(step)
             after = await session.call_tool("bash", {"command": "ls"})
             return last, after
 
     last, after = asyncio.run(over_mcp())
-    assert _episodes(mcp_env) == []  # the server closed the graded episode when the client left
+    assert episodes(mcp_env) == []  # the server closed the graded episode when the client left
     grade = last["grade"]
     assert last["over"] and grade["terminated"] and grade["status"] == "ok", grade
     assert after.is_error and "episode is over" in after.content[0].text
@@ -185,7 +176,7 @@ def test_a_scripted_sft_episode_earns_the_reward_of_the_same_actions_in_process(
             infos.append({**info, "reward": reward})
             return {"result": info["result"]}
 
-        _drive(step_env)
+        drive(step_env)
     finally:
         env.close()
     final = infos[-1]
@@ -193,36 +184,6 @@ def test_a_scripted_sft_episode_earns_the_reward_of_the_same_actions_in_process(
     assert grade["checkpoint"] and grade["checkpoint"] == final["grade"]["checkpoint"]  # the same weights...
     assert grade["reward"] == final["reward"]  # ...so the same reward
     assert grade["score"] == final["score"] and grade["base_score"] == final["base_score"]
-
-
-def _plan() -> Generator[dict[str, Any], dict[str, Any], None]:
-    """The scripted-SFT baseline's steps (``ptb_agents.steps``), sized to a short episode."""
-    yield from generate_data("tiny-arith", 500, SEED)
-    yield from train_and_wait({**TRAIN, "max_steps": 30, "seed": SEED})
-    yield {"tool": "submit", "args": {}}
-
-
-def _drive(step: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
-    """Run :func:`_plan` through ``step`` (an action in, its structured result out); the last result."""
-    plan = _plan()
-    action, out = next(plan), {}
-    while True:
-        out = step(action)
-        try:
-            action = plan.send(out)
-        except StopIteration:
-            return out
-
-
-async def _drive_async(step: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
-    plan = _plan()
-    action, out = next(plan), {}
-    while True:
-        out = await step(action)
-        try:
-            action = plan.send(out)
-        except StopIteration:
-            return out
 
 
 def _processes(marker: str) -> list[int]:
@@ -238,15 +199,6 @@ def _processes(marker: str) -> list[int]:
         if marker in cmdline:
             found.append(int(entry.name))
     return found
-
-
-def _wait_until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 @pytest.mark.slow
@@ -285,4 +237,4 @@ def test_ten_clients_dying_mid_call_after_malformed_json_leave_nothing(mcp_env: 
             if server.poll() is None:
                 server.kill()
                 server.wait()
-        assert _episodes(mcp_env) == []
+        assert episodes(mcp_env) == []

@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -26,14 +26,12 @@ import pytest
 pytest.importorskip("openenv.core.env_server")
 
 from gymnasium.utils.env_checker import check_env  # noqa: E402
+from wire_plan import SEED, TASK, drive, episodes, wait_until  # noqa: E402
 
-from ptb_agents.steps import generate_data, train_and_wait  # noqa: E402
 from ptb_env.env import PostTrainEnv  # noqa: E402
 from ptb_env.remote import RemotePostTrainEnv  # noqa: E402
 
-TASK, SEED, TOKEN = "tiny-arith", 3, "test-token-3b1f"
-TRAIN = {"data": "data/train.jsonl", "out": "final_model", "learning_rate": 2e-3, "batch_size": 32}
-"""The scripted-SFT recipe of tests/integrations/test_mcp.py, cut to 30 steps on 500 examples."""
+TOKEN = "test-token-3b1f"
 EXPECTED_CHECKER_WARNINGS = ("observation space maximum value is infinity", "No render fps was declared")
 
 
@@ -63,7 +61,7 @@ class Server:
         return RemotePostTrainEnv(self.url, token=TOKEN, **kwargs)
 
     def episodes(self) -> list[str]:
-        return sorted(p.name for p in self.ws_root.iterdir()) if self.ws_root.exists() else []
+        return episodes(self.ws_root)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -106,15 +104,6 @@ def server(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     assert srv.episodes() == []
 
 
-def _wait_until(check: Callable[[], bool], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
 def test_a_session_resets_steps_and_leaves_no_workspace(server: Server):
     env = server.env(task=TASK)
     obs, info = env.reset(seed=SEED)
@@ -134,7 +123,7 @@ def test_a_session_resets_steps_and_leaves_no_workspace(server: Server):
     assert obs["error"]
     assert env.state().step_count == 3
     env.close()
-    assert _wait_until(lambda: server.episodes() == [])
+    assert wait_until(lambda: server.episodes() == [])
 
 
 @pytest.mark.slow
@@ -171,7 +160,7 @@ def test_two_sessions_have_their_own_workspaces(server: Server):
     finally:
         a.close()
         b.close()
-    assert _wait_until(lambda: server.episodes() == [])
+    assert wait_until(lambda: server.episodes() == [])
 
 
 def test_connect_reset_disconnect_cycles_leave_no_workspace(server: Server):
@@ -180,7 +169,7 @@ def test_connect_reset_disconnect_cycles_leave_no_workspace(server: Server):
         env = server.env()
         env.reset(seed=i)
         env.close()
-    assert _wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
+    assert wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
 
 
 def test_a_token_is_required_and_checked(server: Server):
@@ -251,7 +240,7 @@ def test_agents_play_a_session_through_the_mcp_websocket(server: Server):
         assert json.loads(ws.recv(timeout=30))["error"]["code"] == -32700
         result = rpc("tools/call", {"name": "wait", "arguments": {"job_id": 99}})["result"]
         assert result["isError"], result  # the env refused the call: an error result, not a protocol error
-    assert _wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
+    assert wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
 
 
 def test_stateless_mcp_calls_are_refused_and_sessions_over_http_play(server: Server):
@@ -274,7 +263,7 @@ def test_stateless_mcp_calls_are_refused_and_sessions_over_http_play(server: Ser
     finally:
         closed = _mcp_post(server, "openenv/session/close", {"session_id": session})
     assert closed["result"]["closed"]
-    assert _wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
+    assert wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
 
 
 def test_mcp_messages_on_the_trainers_socket_play_its_episode(server: Server):
@@ -297,7 +286,7 @@ def test_mcp_messages_on_the_trainers_socket_play_its_episode(server: Server):
         step = send({"type": "step", "data": {"tool": "bash", "args": {"command": "cat m.txt"}}})
         assert "via-mcp" in step["data"]["observation"]["output"]
         assert send({"type": "state"})["data"]["step_count"] == 2
-    assert _wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
+    assert wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
 
 
 def test_openenvs_own_mcp_tool_client_plays_a_session(server: Server):
@@ -323,7 +312,7 @@ def test_openenvs_own_mcp_tool_client_plays_a_session(server: Server):
     names, result = asyncio.run(play())
     assert {"bash", "train", "submit"} <= set(names)
     assert "from-openenv" in result["content"][0]["text"] and not result["isError"]
-    assert _wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
+    assert wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
 
 
 def test_serving_beyond_loopback_without_a_token_is_refused(tmp_path: Path):
@@ -341,7 +330,7 @@ def test_an_idle_session_is_discarded(cache_dir: Path, tmp_path: Path, bwrap: No
         env = srv.env()
         env.reset(seed=0)
         assert srv.episodes()
-        assert _wait_until(lambda: srv.episodes() == [], timeout=30), "the idle session was not closed"
+        assert wait_until(lambda: srv.episodes() == [], timeout=30), "the idle session was not closed"
         with pytest.raises(RuntimeError, match="discarded"):
             env.step({"tool": "bash", "args": {"command": "ls"}})
         env.close()
@@ -362,12 +351,12 @@ def test_a_scripted_sft_episode_earns_the_reward_of_the_same_actions_in_process(
         steps.append((reward, terminated, info))
         return {"result": info["result"]}
 
-    _drive(step_remote)
+    drive(step_remote)
     remote.close()
     reward, terminated, info = steps[-1]
     assert terminated and info["status"] == "ok", info
     assert info["episode"]["reward"] == reward and "[grade]" in info["text"]
-    assert _wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
+    assert wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
 
     env = PostTrainEnv(TASK, budget="compute", workspace_root=server.ws_root)
     local: list[tuple[float, dict[str, Any]]] = []
@@ -379,7 +368,7 @@ def test_a_scripted_sft_episode_earns_the_reward_of_the_same_actions_in_process(
             local.append((reward, info))
             return {"result": info["result"]}
 
-        _drive(step_env)
+        drive(step_env)
     finally:
         env.close()
     local_reward, local_info = local[-1]
@@ -387,21 +376,3 @@ def test_a_scripted_sft_episode_earns_the_reward_of_the_same_actions_in_process(
     assert info["grade"]["checkpoint"] and info["grade"]["checkpoint"] == local_info["grade"]["checkpoint"]
     assert reward == local_reward  # the same weights, so the same reward
     assert info["score"] == local_info["score"] and info["base_score"] == local_info["base_score"]
-
-
-def _plan() -> Generator[dict[str, Any], dict[str, Any], None]:
-    """The scripted-SFT baseline's steps (``ptb_agents.steps``), sized to a short episode."""
-    yield from generate_data("tiny-arith", 500, SEED)
-    yield from train_and_wait({**TRAIN, "max_steps": 30, "seed": SEED})
-    yield {"tool": "submit", "args": {}}
-
-
-def _drive(step: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-    plan = _plan()
-    action = next(plan)
-    while True:
-        out = step(action)
-        try:
-            action = plan.send(out)
-        except StopIteration:
-            return
