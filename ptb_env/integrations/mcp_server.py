@@ -498,8 +498,13 @@ class EnvThread:
             self._stopped = True
             self._jobs.put(None)
 
-    def call(self, fn: Callable[[], _T]) -> _T:
-        """``fn()`` in the env thread, waited for from another thread; its exception is raised here."""
+    def call(self, fn: Callable[[], _T], give_up: Callable[[], bool] | None = None) -> _T:
+        """``fn()`` in the env thread, waited for from another thread; its exception is raised here.
+
+        Raises:
+            EpisodeNotRunning: ``give_up()`` came true while waiting (checked every 0.2 s); the
+                call goes on in the env thread, unwaited for.
+        """
         if threading.current_thread() is self._thread:
             return fn()
         future: concurrent.futures.Future[_T] = concurrent.futures.Future()
@@ -511,7 +516,12 @@ class EnvThread:
                 future.set_exception(err)
 
         self._put(job)
-        return future.result()
+        while True:
+            try:
+                return future.result(timeout=None if give_up is None else 0.2)
+            except concurrent.futures.TimeoutError:
+                if give_up is not None and give_up():
+                    raise EpisodeNotRunning("The episode was closed while this call ran.") from None
 
     async def run(self, fn: Callable[[], _T]) -> _T:
         """``fn()`` in the env thread, awaited (a cancelled wait leaves the call to finish there)."""

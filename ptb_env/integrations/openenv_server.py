@@ -47,7 +47,9 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import math
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -139,6 +141,7 @@ class PostTrainSession(Environment[PostTrainAction, PostTrainObservation, State]
         self.episode = MCPEpisode(task, agent="openenv", **env_kwargs)
         self.thread = EnvThread(name="ptb-env-session")
         self.closed = False
+        self._closing = threading.Lock()
         self.session_id: str | None = None
         """OpenEnv's id of the session that owns this env (``None``: a stateless request's env)."""
         self.mcp_server = _SessionTools(self)
@@ -150,7 +153,7 @@ class PostTrainSession(Environment[PostTrainAction, PostTrainObservation, State]
     ) -> PostTrainObservation:
         """Start an episode: a fresh workspace and sandbox, the full budget."""
         self._check_open()
-        obs, info = self.thread.call(partial(self._start, seed))
+        obs, info = self.thread.call(partial(self._start, seed), give_up=self._is_closed)
         self._state = State(
             episode_id=episode_id or str(info.get("episode_id")), step_count=0, task=self.task, over=False
         )
@@ -173,7 +176,7 @@ class PostTrainSession(Environment[PostTrainAction, PostTrainObservation, State]
         self._check_open()
         if not self.episode.started:
             raise SessionClosed("No episode is running in this session: send reset first.")
-        done = self.thread.call(partial(self.episode.step, action.env_action()))
+        done = self.thread.call(partial(self.episode.step, action.env_action()), give_up=self._is_closed)
         self._count_step(over=done.terminated or done.truncated)
         return self._observation(
             done.obs,
@@ -261,6 +264,9 @@ class PostTrainSession(Environment[PostTrainAction, PostTrainObservation, State]
             version=ptb_env.__version__,
         )
 
+    def _is_closed(self) -> bool:
+        return self.closed
+
     def _check_open(self) -> None:
         if self.closed:
             raise SessionClosed(
@@ -269,8 +275,12 @@ class PostTrainSession(Environment[PostTrainAction, PostTrainObservation, State]
             )
 
     def close(self) -> None:
-        """Kill the episode's processes and remove its workspace (idempotent)."""
-        self.closed = True
+        """Kill the episode's processes and remove its workspace (idempotent; safe from any thread,
+        also while a step is in flight, which then ends with the sandbox)."""
+        with self._closing:
+            if self.closed:
+                return
+            self.closed = True
         self.episode.close()
         self.thread.stop()
 
@@ -308,6 +318,10 @@ def _caller(session: PostTrainSession, tool: str) -> Callable[..., Awaitable[dic
     return call
 
 
+_ON_DISCONNECT: ContextVar[list[Callable[[], None]] | None] = ContextVar("_ON_DISCONNECT", default=None)
+"""What to close when the current WebSocket's client leaves (set by :class:`Gate` per connection)."""
+
+
 class _Server(HTTPEnvServer):
     """OpenEnv's server; each session's env learns its session id (a stateless request's env has
     none, so its tool calls are refused rather than played on a workspace removed at once)."""
@@ -316,6 +330,9 @@ class _Server(HTTPEnvServer):
         session_id, env = await super()._create_session()
         if isinstance(env, PostTrainSession):
             env.session_id = session_id
+            on_disconnect = _ON_DISCONNECT.get()
+            if on_disconnect is not None:  # a WebSocket session: it ends when its client leaves
+                on_disconnect.append(env.close)
         return session_id, env
 
 
@@ -342,10 +359,11 @@ class Gate:
     """ASGI middleware in front of the OpenEnv app.
 
     With a ``token``, every HTTP request and WebSocket handshake must carry ``Bearer <token>``
-    (but those to :data:`OPEN_PATHS`); others get 401 (HTTP) or a refused handshake (403). It
-    also drops the ``WebSocketDisconnect`` that OpenEnv's ``/ws`` handler raises when it closes a
-    socket the client already closed (the session is destroyed before that; only a traceback in
-    the log would remain).
+    (but those to :data:`OPEN_PATHS`); others get 401 (HTTP) or a refused handshake (403). A
+    WebSocket's client leaving closes its sessions at once, even mid-step (see
+    :meth:`_watched`). It also drops the ``WebSocketDisconnect`` that OpenEnv's ``/ws`` handler
+    raises when it closes a socket the client already closed (the session is destroyed before
+    that; only a traceback in the log would remain).
     """
 
     def __init__(self, app: _ASGI, token: str | None = None) -> None:
@@ -369,11 +387,42 @@ class Gate:
                 await send({"type": "http.response.start", "status": 401, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
                 return
-        try:
+        if kind != "websocket":
             await self.app(scope, receive, send)
+            return
+        try:
+            await self._watched(scope, receive, send)
         except WebSocketDisconnect:
-            if kind != "websocket":
-                raise
+            pass
+
+    async def _watched(
+        self, scope: _Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
+    ) -> None:
+        """Serve a WebSocket while reading its messages ahead: OpenEnv's handler reads the next one
+        only after a step, so a client that left mid-step would hold its session (sandbox,
+        workspace, a slot of ``max_concurrent_envs``) until the step ends. The client leaving
+        closes the connection's sessions at once; the step in flight ends with its sandbox."""
+        import asyncio
+
+        inbox: asyncio.Queue[Any] = asyncio.Queue()
+        sessions: list[Callable[[], None]] = []
+
+        async def read_ahead() -> None:
+            while True:
+                message = await receive()
+                inbox.put_nowait(message)
+                if message["type"] == "websocket.disconnect":
+                    for close in sessions:
+                        await asyncio.to_thread(close)
+                    return
+
+        reader = asyncio.create_task(read_ahead())
+        token = _ON_DISCONNECT.set(sessions)
+        try:
+            await self.app(scope, inbox.get, send)
+        finally:
+            _ON_DISCONNECT.reset(token)
+            reader.cancel()
 
 
 def create_server_app(

@@ -234,6 +234,8 @@ class JobManager:
             jobs = self.status(job_id)
             if (job_id is not None and jobs[0].done) or time.monotonic() >= deadline:
                 return jobs
+            if not self.sandbox.alive:  # closed under the wait (the episode ended): nothing can run
+                return jobs
             time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
             delay = min(delay * 1.5, 1.0)
 

@@ -26,7 +26,7 @@ pytest.importorskip("mcp")
 from mcp import ClientSession, StdioServerParameters  # noqa: E402
 from mcp.client.stdio import stdio_client  # noqa: E402
 from mcp.shared.exceptions import MCPError  # noqa: E402
-from wire_plan import SEED, TASK, drive, drive_async, episodes, wait_until  # noqa: E402
+from wire_plan import SEED, TASK, drive, drive_async, episodes, processes, wait_until  # noqa: E402
 
 from ptb_env.env import PostTrainEnv  # noqa: E402
 from ptb_env.integrations.mcp_server import CARD_URI, PROMPT_NAME  # noqa: E402
@@ -120,7 +120,7 @@ def test_the_client_leaving_closes_the_episode(mcp_env: Path, how: str):
         call(2, "job_start", {"command": marker})
         started = json.loads(server.stdout.readline())
         assert started["result"]["structuredContent"]["result"]["ok"], started
-        assert episodes(mcp_env) and wait_until(lambda: bool(_processes(marker)))
+        assert episodes(mcp_env) and wait_until(lambda: bool(processes(marker)))
         call(3, "wait", {"seconds": 60})
         time.sleep(0.5)
         t0 = time.perf_counter()
@@ -137,7 +137,7 @@ def test_the_client_leaving_closes_the_episode(mcp_env: Path, how: str):
     assert rc == (128 + signal.SIGTERM if how == "sigterm" else 0)
     assert seconds < 10, f"the server took {seconds:.1f} s to close its episode"
     assert episodes(mcp_env) == []
-    assert wait_until(lambda: not _processes(marker)), f"left running: {_processes(marker)}"
+    assert wait_until(lambda: not processes(marker)), f"left running: {processes(marker)}"
     for line in server.stdout.read().splitlines():
         assert json.loads(line)["jsonrpc"] == "2.0"
 
@@ -184,21 +184,6 @@ def test_a_scripted_sft_episode_earns_the_reward_of_the_same_actions_in_process(
     assert grade["checkpoint"] and grade["checkpoint"] == final["grade"]["checkpoint"]  # the same weights...
     assert grade["reward"] == final["reward"]  # ...so the same reward
     assert grade["score"] == final["score"] and grade["base_score"] == final["base_score"]
-
-
-def _processes(marker: str) -> list[int]:
-    """Pids of the processes whose command line holds ``marker``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-        except OSError:
-            continue
-        if marker in cmdline:
-            found.append(int(entry.name))
-    return found
 
 
 @pytest.mark.slow

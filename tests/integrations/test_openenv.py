@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -26,7 +27,7 @@ import pytest
 pytest.importorskip("openenv.core.env_server")
 
 from gymnasium.utils.env_checker import check_env  # noqa: E402
-from wire_plan import SEED, TASK, drive, episodes, wait_until  # noqa: E402
+from wire_plan import SEED, TASK, drive, episodes, processes, wait_until  # noqa: E402
 
 from ptb_env.env import PostTrainEnv  # noqa: E402
 from ptb_env.remote import RemotePostTrainEnv  # noqa: E402
@@ -170,6 +171,54 @@ def test_connect_reset_disconnect_cycles_leave_no_workspace(server: Server):
         env.reset(seed=i)
         env.close()
     assert wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
+
+
+KILLED_CLIENT = """
+import sys
+from ptb_env.remote import RemotePostTrainEnv
+url, token, marker = sys.argv[1:]
+env = RemotePostTrainEnv(url, token=token)
+env.reset(seed=0)
+env.step({"tool": "job_start", "args": {"command": marker}})
+print("started", flush=True)
+env.step({"tool": "wait", "args": {"seconds": 120}})
+"""
+
+
+def _server_resources(pid: int) -> tuple[int, int]:
+    """Open files and threads of the server process."""
+    return len(os.listdir(f"/proc/{pid}/fd")), len(os.listdir(f"/proc/{pid}/task"))
+
+
+@pytest.mark.slow
+def test_clients_killed_mid_step_leave_no_workspace_process_or_open_file(server: Server):
+    """Ten clients, each SIGKILLed while its ``wait`` step is in flight and a background job runs:
+    every workspace is removed, every job is killed, and the server holds no more open files or
+    threads than before (each session's env thread ends with it)."""
+    RemotePostTrainEnv(server.url, token=TOKEN).close()  # the server's lazy imports, before the baseline
+    files0, threads0 = _server_resources(server.proc.pid)
+    markers = [f"sleep {random.randint(10_000, 99_999)}.{os.getpid()}{i}" for i in range(10)]
+    for marker in markers:
+        client = subprocess.Popen(
+            [sys.executable, "-c", KILLED_CLIENT, server.url, TOKEN, marker],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert client.stdout is not None and client.stdout.readline().strip() == "started"
+            assert wait_until(lambda m=marker: bool(processes(m))), "the background job did not start"
+            time.sleep(0.3)  # the wait is in flight
+        finally:
+            client.kill()
+            client.wait()
+    assert wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
+    assert wait_until(lambda: not any(processes(m) for m in markers), timeout=30), "jobs left running"
+
+    def settled() -> bool:
+        files, threads = _server_resources(server.proc.pid)
+        return files <= files0 + 2 and threads <= threads0 + 2
+
+    assert wait_until(settled, timeout=30), (_server_resources(server.proc.pid), (files0, threads0))
 
 
 def test_a_token_is_required_and_checked(server: Server):

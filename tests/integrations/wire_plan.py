@@ -60,3 +60,18 @@ def wait_until(check: Callable[[], bool], timeout: float = 20.0) -> bool:
             return False
         time.sleep(0.1)
     return True
+
+
+def processes(marker: str) -> list[int]:
+    """Pids of the processes whose command line holds ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:
+            continue
+        if marker in cmdline:
+            found.append(int(entry.name))
+    return found
