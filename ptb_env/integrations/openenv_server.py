@@ -75,6 +75,8 @@ TOKEN_ENV = "PTB_ENV_TOKEN"
 """The environment variable ``ptb-env serve`` reads its bearer token from (``--token`` wins)."""
 DEFAULT_IDLE_TIMEOUT_S = 900.0
 """Seconds without a reset or step after which a session is closed and its episode discarded."""
+READ_AHEAD = 64
+"""Messages of a WebSocket read ahead of OpenEnv's handler at most (more wait in the socket)."""
 OPEN_PATHS = ("/health",)
 """Routes served without the token."""
 _Scope = MutableMapping[str, Any]
@@ -404,13 +406,13 @@ class Gate:
         closes the connection's sessions at once; the step in flight ends with its sandbox."""
         import asyncio
 
-        inbox: asyncio.Queue[Any] = asyncio.Queue()
+        inbox: asyncio.Queue[Any] = asyncio.Queue(maxsize=READ_AHEAD)  # a flood waits, as unread
         sessions: list[Callable[[], None]] = []
 
         async def read_ahead() -> None:
             while True:
                 message = await receive()
-                inbox.put_nowait(message)
+                await inbox.put(message)
                 if message["type"] == "websocket.disconnect":
                     for close in sessions:
                         await asyncio.to_thread(close)
