@@ -26,12 +26,6 @@ pytest.importorskip("mcp")
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "coding_agent_cli.py"
-CLIS = {
-    "opencode": "opencode-ai@1.18.33",
-    "codex": "@openai/codex@0.171.0",
-    "claude": "@anthropic-ai/claude-code@2.1.197",
-}
-"""The npm packages (versions) these tests ran with; ``.ci/run`` pins the same."""
 DEAD = "http://127.0.0.1:9"
 """A proxy and npm registry that refuse every connection: any fetch beyond loopback fails."""
 OWN_TOOLS = {
@@ -56,17 +50,19 @@ OWN_TOOLS = {
 """The CLIs' own shell, file and web tools: none may be offered."""
 
 
-def _load_double() -> ModuleType:
-    path = Path(__file__).with_name("model_double.py")
-    spec = importlib.util.spec_from_file_location("model_double", path)
+def _load(path: Path) -> ModuleType:
+    """The module at ``path`` (neither the tests nor the examples are packages)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("model_double", module)
+    sys.modules.setdefault(path.stem, module)
     spec.loader.exec_module(module)
-    return sys.modules["model_double"]
+    return sys.modules[path.stem]
 
 
-double = _load_double()
+double = _load(Path(__file__).with_name("model_double.py"))
+CLIS: dict[str, str] = _load(EXAMPLE).CLIS
+"""The npm packages (versions) the example knows, which these tests ran with; ``.ci/run`` pins the same."""
 
 
 def _binary(cli: str) -> str:
