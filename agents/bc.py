@@ -382,18 +382,25 @@ def evaluate_policy(
     **env_kwargs: Any,
 ) -> dict[str, Any]:
     """The policy's valid-call rate, submit rate and rewards on ``seeds`` (real episodes; ``env_kwargs``
-    go to ``PostTrainEnv``)."""
+    go to ``PostTrainEnv``).
+
+    Each episode samples from a generator seeded with its own seed, so an episode's turns depend on
+    the seed and the policy only, not on which seeds came before it in the list: two policies
+    evaluated on one seed share their random numbers (a paired comparison), and the seeds of
+    two calls draw different samples. (Until 2026-12-06 one generator seeded 0 ran through the
+    list: a second call on other seeds replayed the first call's samples.)
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
     from ptb_env.cpus import available_cpus
 
     torch.set_num_threads(available_cpus())
-    torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(policy).eval()
     tokenizer = load_tokenizer(policy)
     episodes = []
     for seed in seeds:
+        torch.manual_seed(seed)
         env = policy_env_class()(
             TASK, task_card=CARD, max_output_chars=MAX_OUTPUT_CHARS, **{"budget": "compute", **env_kwargs}
         )
