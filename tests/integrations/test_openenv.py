@@ -165,12 +165,18 @@ def test_two_sessions_have_their_own_workspaces(server: Server):
 
 
 def test_connect_reset_disconnect_cycles_leave_no_workspace(server: Server):
-    """The issue's 100 cycles (a reset takes tens of milliseconds with the base score cached)."""
+    """The issue's 100 cycles (a reset takes tens of milliseconds with the base score cached): no
+    workspace, and no more open files or threads in the server than after the first cycle."""
+    baseline = (0, 0)
     for i in range(100):
         env = server.env()
         env.reset(seed=i)
         env.close()
+        if i == 0:
+            assert wait_until(lambda: server.episodes() == [])
+            baseline = _server_resources(server.proc.pid)
     assert wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
+    assert wait_until(lambda: _settled(server, baseline)), (_server_resources(server.proc.pid), baseline)
 
 
 KILLED_CLIENT = """
@@ -188,6 +194,11 @@ env.step({"tool": "wait", "args": {"seconds": 120}})
 def _server_resources(pid: int) -> tuple[int, int]:
     """Open files and threads of the server process."""
     return len(os.listdir(f"/proc/{pid}/fd")), len(os.listdir(f"/proc/{pid}/task"))
+
+
+def _settled(server: Server, baseline: tuple[int, int]) -> bool:
+    """Whether the server holds at most 2 open files and 2 threads more than ``baseline``."""
+    return all(n <= n0 + 2 for n, n0 in zip(_server_resources(server.proc.pid), baseline, strict=True))
 
 
 @pytest.mark.slow
@@ -214,11 +225,10 @@ def test_clients_killed_mid_step_leave_no_workspace_process_or_open_file(server:
     assert wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
     assert wait_until(lambda: not any(processes(m) for m in markers), timeout=30), "jobs left running"
 
-    def settled() -> bool:
-        files, threads = _server_resources(server.proc.pid)
-        return files <= files0 + 2 and threads <= threads0 + 2
-
-    assert wait_until(settled, timeout=30), (_server_resources(server.proc.pid), (files0, threads0))
+    assert wait_until(lambda: _settled(server, (files0, threads0)), timeout=30), (
+        _server_resources(server.proc.pid),
+        (files0, threads0),
+    )
 
 
 def test_a_token_is_required_and_checked(server: Server):
