@@ -238,6 +238,8 @@ def test_a_token_is_required_and_checked(server: Server):
     status, body = _http(server.port, "/schema", token=TOKEN)
     assert status == 200 and "tool" in body
     assert _http(server.port, "/reset", token=TOKEN, body=b"{}")[0] == 404  # episodes live in sessions only
+    status, body = _http(server.port, "/metadata", token=TOKEN, timeout=60)
+    assert status == 200 and "Task: post-train" in json.loads(body)["readme_content"]  # the task card
     rpc = b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}'
     assert _http(server.port, "/mcp", body=rpc)[0] == 401
     assert '"submit"' in _http(server.port, "/mcp", token=TOKEN, body=rpc)[1]
