@@ -13,9 +13,9 @@
 3. After: the trained policy plays the same seeds.
 
 Prints both means +- SEM and their difference in SEMs (goal of the issue "Meta-agent RL that
-learns": > 2), the valid-call and submit rates, the wall time; ``--plot`` draws the per-step mean
-reward with the before/after bands. Every episode runs on the compute budget, so rewards do not
-depend on the machine's load.
+learns": > 2), also paired by seed (:func:`compare`), the valid-call and submit rates, the wall
+time; ``--plot`` draws the per-step mean reward with the before/after bands. Every episode runs
+on the compute budget, so rewards do not depend on the machine's load.
 """
 
 from __future__ import annotations
@@ -35,6 +35,26 @@ os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 def sem(values: list[float]) -> float:
     return statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+
+
+def compare(before: list[float], after: list[float]) -> dict[str, float]:
+    """After minus before on the same seeds: the difference of the means, over the SEM of two
+    independent samples (``z``) and over the SEM of the per-seed differences (``paired_z``).
+
+    Pairing is sound because ``evaluate_policy`` seeds each episode's sampling with its seed: both
+    policies draw the same random numbers on a seed, so a seed's difference is the policies'.
+
+    >>> round(compare([0.0, 0.1, 0.2], [0.1, 0.2, 0.4])["diff"], 4)
+    0.1333
+    """
+    diff = statistics.mean(after) - statistics.mean(before)
+    paired = [a - b for a, b in zip(after, before, strict=True)]
+    return {
+        "diff": diff,
+        "z": diff / (math.hypot(sem(before), sem(after)) or math.inf),
+        "paired_sem": sem(paired),
+        "paired_z": diff / (sem(paired) or math.inf),
+    }
 
 
 def grpo(policy: Path, out: Path, a: argparse.Namespace) -> dict[str, Any]:
@@ -152,14 +172,16 @@ def main() -> None:
     took = time.perf_counter() - t0
     r0 = [e["reward"] or 0.0 for e in before["episodes"]]
     r1 = [e["reward"] or 0.0 for e in after["episodes"]]
-    z = (statistics.mean(r1) - statistics.mean(r0)) / (math.hypot(sem(r0), sem(r1)) or math.inf)
+    gain = compare(r0, r1)
     print(f"\nbefore: {statistics.mean(r0):+.3f} +- {sem(r0):.3f} (SEM, {len(r0)} seeds) {before['summary']}")
     print(f"after:  {statistics.mean(r1):+.3f} +- {sem(r1):.3f} (SEM, {len(r1)} seeds) {after['summary']}")
-    print(f"after - before: {statistics.mean(r1) - statistics.mean(r0):+.3f} = {z:.1f} SEM (goal: > 2)")
+    print(f"after - before: {gain['diff']:+.3f} = {gain['z']:.1f} SEM (goal: > 2)")
+    print(f"paired by seed: {gain['diff']:+.3f} +- {gain['paired_sem']:.3f} = {gain['paired_z']:.1f} SEM")
     for s in curve["steps"]:
         print(f"step {s['step']}: mean reward {statistics.mean(s['rewards']):+.3f} ({s['seconds']:.0f} s)")
     print(f"wall time {took:.0f} s")
-    out = {"before": before, "after": after, "curve": curve, "seconds": took, "settings": vars(a)}
+    out = {"before": before, "after": after, "gain": gain, "curve": curve, "seconds": took}
+    out["settings"] = vars(a)
     (a.out / "grpo_curve.json").write_text(json.dumps(out, indent=1, default=str))
     if a.plot:
         import matplotlib
