@@ -92,6 +92,7 @@ def grpo(policy: Path, out: Path, a: argparse.Namespace) -> dict[str, Any]:
             max_completion_length=a.max_completion_length,
             max_tool_calling_iterations=a.max_tool_calls,
             learning_rate=a.lr,
+            lr_scheduler_type=a.lr_schedule,
             beta=0.0,
             temperature=1.0,
             min_p=bc.MIN_P,
@@ -136,6 +137,9 @@ def main() -> None:
     p.add_argument("--max-completion-length", type=int, default=1536)
     p.add_argument("--max-tool-calls", type=int, default=10)
     p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument(
+        "--lr-schedule", default="linear", choices=["linear", "constant"], help="the trainer's lr schedule"
+    )
     p.add_argument("--eval-seeds", type=int, nargs="+", default=list(range(100, 108)))
     p.add_argument("--train-seed", type=int, default=1000, help="first episode seed of the GRPO prompts")
     p.add_argument("--seed", type=int, default=0)
