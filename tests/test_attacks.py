@@ -217,6 +217,27 @@ def test_f10_no_host_path_reaches_the_agent(make_env):
 
 
 @pytest.mark.slow
+def test_a_fork_bomb_on_one_cpu_is_killed_by_the_watchdog_and_leaves_nothing(make_env):
+    """The classic bomb on one CPU (as on a busy machine, or in a pinned test worker): bash's
+    `fork: retry` backoff makes it hit the process limit only every other watchdog check, which
+    "two checks in a row" missed in 3 of 4 runs; the bomb then sat at the limit after the call.
+    The watchdog now kills on two hits among its last four checks."""
+    mask = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(mask)})  # this thread's: the sandbox and its watchdog inherit it
+    try:
+        env = make_env()
+        t0 = time.monotonic()
+        out = bash(env, "bomb() { bomb | bomb & }; bomb; sleep 3", timeout=8)
+        assert "process limit reached" in out, out[-500:]
+        assert time.monotonic() - t0 < 8
+        after = bash(env, "echo alive; ls /proc | grep -c '^[0-9]'")
+    finally:
+        os.sched_setaffinity(0, mask)
+    assert "alive\n" in after, after
+    assert int(after.split("alive\n")[1].split()[0]) < 10, after
+
+
+@pytest.mark.slow
 def test_a_fork_bomb_that_dies_back_between_checks_is_killed(make_env):
     """Bursts of forks that hit the process limit and die back before the next check (as bash's
     own `fork: retry` backoff does) keep the episode at its limit without sitting there: the

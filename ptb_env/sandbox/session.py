@@ -14,7 +14,9 @@ Covered:
 - A call that outlives its timeout is killed with its process group; if the
   driver does not answer ``grace_s`` later, the whole sandbox is killed.
 - A driver that dies (``kill -9 -1``, out of memory) is restarted at the next
-  call, and the output says so (jobs are lost then).
+  call, and the output says so (jobs are lost then: what the dead driver left is
+  killed first, as a bomb at the process limit would keep its successor from
+  starting).
 - Workspace disk: a watchdog thread sums the workspace's blocks every
   ``disk_check_interval_s``; when it exceeds the limit *and grew* since the
   last check, every process of the episode is killed and the next output says
@@ -25,8 +27,9 @@ Covered:
   before bwrap starts, and the driver lowers its hard rlimits (memory,
   processes, file size, CPU seconds) before it reads any command, so every
   process of the episode inherits them.
-- A fork bomb (the cgroup at its process limit twice in a row) kills every
-  process of the episode; the next output says why.
+- A fork bomb (the cgroup at its process limit, or refusing forks, in two of
+  the watchdog's last four checks) kills every process of the episode; the next
+  output says why.
 
 Not covered:
 - The disk watchdog may overshoot by what a process writes in one interval
@@ -56,6 +59,7 @@ import subprocess
 import threading
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -75,9 +79,12 @@ from ptb_env.workspace import Workspace
 
 SandboxKind = Literal["bwrap", "none"]
 CPU_KILL_GRACE_S = 5
+"""CPU seconds between ``SIGXCPU`` (at ``SandboxConfig.cpu_time_s``) and ``SIGKILL``."""
 WRITE_TIMEOUT_S = 30.0
 """Seconds a command may take to be written to the driver (which the agent can stop) at most."""
-"""CPU seconds between ``SIGXCPU`` (at ``SandboxConfig.cpu_time_s``) and ``SIGKILL``."""
+BOMB_WINDOW = 4
+"""Checks of the process watchdog (``disk_check_interval_s`` apart) among which two at the
+process limit kill a fork bomb."""
 
 
 class Sandbox:
@@ -437,25 +444,27 @@ class Sandbox:
             f"process limit reached ({self.config.max_procs} processes and threads): every process was killed"
         )
 
-    def _check_procs(self, streak: int, refused: int) -> tuple[int, int]:
-        """Kill everything after two checks in a row at the process limit (a fork bomb,
-        typically): at the limit now, or forks refused since the last check (a bomb whose
-        processes die and refork oscillates below the limit between checks but keeps hitting it).
-        Returns the streak and the fork refusals counted so far."""
+    def _check_procs(self, hits: deque[bool], refused: int) -> int:
+        """Kill everything after two checks at the process limit within the last
+        :data:`BOMB_WINDOW` checks (a fork bomb, typically): at the limit now, or forks refused
+        since the last check. A bomb whose processes die and refork oscillates below the limit
+        between checks, and one slowed by bash's ``fork: retry`` backoff hits it only every
+        other check (seen on a busy single core), so two checks in a row are not required.
+        ``hits`` holds the recent checks' outcomes; returns the fork refusals counted so far."""
         now = self._fork_refusals()
-        if not (self._procs_saturated() or now > refused):
-            return 0, now
-        if streak >= 1 and self._proc is not None:
+        hits.append(self._procs_saturated() or now > refused)
+        if hits[-1] and sum(hits) >= 2 and self._proc is not None:
             self._kill_fork_bomb()
-            return 0, self._fork_refusals()
-        return streak + 1, now
+            hits.clear()
+            return self._fork_refusals()
+        return now
 
     def _watch_disk(self) -> None:
-        cfg, last, streak = self.config, (0, 0), 0
-        refused = self._fork_refusals()
+        cfg, last = self.config, (0, 0)
+        refused, hits = self._fork_refusals(), deque[bool](maxlen=BOMB_WINDOW)
         limit = (cfg.workspace_disk_mb or 1 << 40) << 20
         while not self._stop.wait(cfg.disk_check_interval_s):
-            streak, refused = self._check_procs(streak, refused)
+            refused = self._check_procs(hits, refused)
             used, files = self.workspace.disk_usage(max_files=cfg.workspace_max_files)
             over = used > limit or (cfg.workspace_max_files is not None and files > cfg.workspace_max_files)
             if over and (used > last[0] or files > last[1]) and self._proc is not None:
@@ -607,6 +616,9 @@ class Sandbox:
                     self._kill_fork_bomb()
             if self._proc is not None and not self.alive:
                 self._restart_reason = self._death_reason or "the shell died"
+                # what the dead shell left (its jobs, a bomb at the process limit) would keep the
+                # new one from starting
+                self._kill_processes()
                 self._reap()
             if self._restart_reason:
                 notes.append(
