@@ -29,6 +29,34 @@ import pytest  # noqa: E402
 
 from ptb_env.paths import TINY_MODEL_DIR  # noqa: E402
 
+
+def _pin_xdist_worker() -> None:
+    """Under ``pytest -n N`` (pytest-xdist), worker ``gwK`` keeps every N-th of the CPUs it may use.
+
+    The N workers then share the machine without overcommitting it: everything a test starts
+    (sandboxes, train jobs, graders) inherits the worker's CPUs and sizes its threads to them
+    (:func:`ptb_env.cpus.available_cpus`), where N workers each sizing to the whole machine ran
+    many times slower. With more workers than CPUs, workers keep every CPU.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if not worker.startswith("gw") or not 1 < count <= len(cpus):
+        return
+    os.sched_setaffinity(0, cpus[int(worker[2:]) % count :: count])
+
+
+_pin_xdist_worker()
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker per CPU this process may use (affinity and cgroup quota, as the
+    sandbox counts them), at most 4 (each worker holds its own models)."""
+    from ptb_env.cpus import available_cpus
+
+    return max(1, min(available_cpus(), 4))
+
+
 HUB_FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "hub")
 """Local mirrors of real benchmark datasets (a handful of items each, in the real file formats)."""
 
