@@ -35,8 +35,9 @@ def _pin_xdist_worker() -> None:
 
     The N workers then share the machine without overcommitting it: everything a test starts
     (sandboxes, train jobs, graders) inherits the worker's CPUs and sizes its threads to them
-    (:func:`ptb_env.cpus.available_cpus`), where N workers each sizing to the whole machine ran
-    many times slower. With more workers than CPUs, workers keep every CPU.
+    (:func:`ptb_env.cpus.available_cpus`) rather than each to the whole machine (beside one busy
+    process, torch's 2 threads ran 14x slower per step than 1 thread here). With more workers
+    than CPUs, workers keep every CPU.
     """
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
