@@ -78,10 +78,10 @@ def test_random_agent_episodes_end_and_grade(tmp_path):
 
 @pytest.mark.slow
 def test_expert_augments_trains_on_the_clock_picks_a_checkpoint_on_dev_shift_and_passes_integrity(tmp_path):
-    """The expert's whole plan on tiny-arith-v2 in a 2-minute budget: its own data script with the
+    """The expert's whole plan on tiny-arith-v2 in a 75-second budget: its own data script with the
     generator's options and invented wordings, a time-scheduled run with intermediate saves, every
     candidate scored on dev-shift, the best submitted; the integrity checks find nothing."""
-    env = gym.make("PostTrain-v0", task="tiny-arith-v2", workspace_root=tmp_path, time_limit_s=120)
+    env = gym.make("PostTrain-v0", task="tiny-arith-v2", workspace_root=tmp_path, time_limit_s=75)
     agent = ExpertAgent(ExpertArgs(examples=3000, dev_limit=10, eval_s=8.0))
     actions: list[dict] = []
     try:

@@ -90,10 +90,10 @@ def test_invalid_settings_are_refused():
 def test_search_episode_trains_compares_and_submits(tmp_path):
     """A real episode: two arms, one round, the winner continues; graded.
 
-    Jobs are capped at 30 steps, so a busy machine makes the episode slower, not different.
+    Jobs are capped at 20 steps, so a busy machine makes the episode slower, not different.
     """
     env = gym.make("PostTrain-v0", workspace_root=tmp_path, time_limit_s=1200, keep_workspace=True)
-    args = SearchArgs(arms=(Arm(2e-3), Arm(4e-3)), eta=2, dev_limit=20, max_steps_per_job=30)
+    args = SearchArgs(arms=(Arm(2e-3), Arm(4e-3)), eta=2, dev_limit=20, max_steps_per_job=20)
     agent = SearchAgent(args)
     try:
         r = run_episode(env, agent, seed=0)
@@ -101,7 +101,7 @@ def test_search_episode_trains_compares_and_submits(tmp_path):
     finally:
         env.close()
     assert r.status == "ok" and r.terminated, r.reason
-    assert r.reward > 0, r  # 60 steps of the winner already lift tiny-arith
+    assert r.reward > 0, r  # 40 steps of the winner already lift tiny-arith
     rounds = [h for h in agent.history if "round" in h]
     assert [h["round"] for h in rounds] == [0, 0, 1] and all(h["dev"] is not None for h in rounds), (
         agent.history

@@ -167,21 +167,25 @@ def test_example_runs_a_real_grpo_step_on_cpu_with_graded_rewards(tmp_path):
 @pytest.mark.slow
 def test_a_grpo_step_from_the_cloned_policy_has_a_learning_signal(tmp_path):
     """One GRPO step from the shipped cloned policy (``ptb_env/tiny/policy``) on the short task:
-    four rollouts, each a real graded episode on the compute budget; their rewards differ, so the
-    group-normalized advantages are not all zero (issue "Meta-agent RL that learns", item 4)."""
+    two rollouts, each a real graded episode on the compute budget; their rewards differ, so the
+    group-normalized advantages are not all zero (issue "Meta-agent RL that learns", item 4).
+
+    Two, not four: each rollout trains for the task's whole budget (86 s for the step against 223 s
+    with four, on one CPU). The compute budget and the seeded sampling make the rewards the same
+    on any machine and load (+0.000 and +0.070 here), so this does not depend on luck."""
     from ptb_env.paths import TINY_POLICY_DIR
 
     script = Path(__file__).resolve().parents[1] / "perf" / "grpo_curve.py"
     cmd = [sys.executable, str(script), "--policy", str(TINY_POLICY_DIR), "--steps", "1",
-           "--num-generations", "4", "--no-eval", "--out", str(tmp_path / "grpo")]  # fmt: skip
+           "--num-generations", "2", "--no-eval", "--out", str(tmp_path / "grpo")]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, env={**os.environ})
     assert proc.returncode == 0, proc.stderr[-3000:]
     curve = json.loads((tmp_path / "grpo" / "grpo_curve.json").read_text())["curve"]
     (step,) = curve["steps"]
     rewards = step["rewards"]
-    assert len(rewards) == 4 and all(math.isfinite(r) for r in rewards)
+    assert len(rewards) == 2 and all(math.isfinite(r) for r in rewards)
     assert max(rewards) > min(rewards), rewards  # reward variance within the group
     advantages = curve["advantages"]
-    assert len(advantages) == 4 and any(abs(a) > 1e-3 for a in advantages), advantages
+    assert len(advantages) == 2 and any(abs(a) > 1e-3 for a in advantages), advantages
     assert (tmp_path / "grpo" / "policy" / "model.safetensors").is_file()
     print(f"GRPO step from the cloned policy: rewards {rewards}, advantages {advantages}")
