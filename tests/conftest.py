@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import json
 import os
 import shutil
 import tempfile
@@ -10,12 +12,22 @@ from pathlib import Path
 from typing import Any
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+def _session_dir(var: str, prefix: str) -> None:
+    """Point ``var`` at a new temporary folder unless it is set (pytest-xdist's workers inherit
+    the controller's); the process that made the folder removes it when it exits."""
+    if not os.environ.get(var):
+        os.environ[var] = path = tempfile.mkdtemp(prefix=prefix)
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+
+
 # Score cache and workspaces of the whole test session (subprocesses included) stay out of ~/.cache.
-os.environ.setdefault("PTB_ENV_CACHE_DIR", tempfile.mkdtemp(prefix="ptb-test-cache-"))
-os.environ.setdefault("PTB_ENV_WORKSPACES", tempfile.mkdtemp(prefix="ptb-test-ws-"))
+_session_dir("PTB_ENV_CACHE_DIR", "ptb-test-cache-")
+_session_dir("PTB_ENV_WORKSPACES", "ptb-test-ws-")
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
-os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="ptb-test-datasets-"))
+_session_dir("HF_DATASETS_CACHE", "ptb-test-datasets-")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 TEST_LIMIT = 64
 """Hidden test items the tasks grade in this suite (``PTB_ENV_TEST_LIMIT``, which subprocesses such
@@ -48,6 +60,31 @@ def _pin_xdist_worker() -> None:
 
 
 _pin_xdist_worker()
+
+
+DURATIONS = Path(__file__).with_name("durations.json")
+"""Seconds per test file, from a full run (``tests/perf/lanes.py LOG --write-durations``)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under ``--dist loadfile``, pytest-xdist hands out files in the collection's order
+    (:func:`pytest_collection_modifyitems`), not its default of the most tests first: that put
+    the files of one long episode (the GRPO step, the search episode, Ray) last, so one worker
+    ran them alone at the end of the run while the other sat idle."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The costliest files first (``DURATIONS``; a file it does not list counts as quick), each
+    file's tests in their own order: the longest-first rule keeps the workers' ends close."""
+    try:
+        seconds = json.loads(DURATIONS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    rank = {id(item): -float(seconds.get(item.nodeid.split("::", 1)[0], 0.0)) for item in items}
+    items.sort(key=lambda item: rank[id(item)])  # stable: a file's tests keep their order
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
@@ -104,7 +141,9 @@ def write_gsm8k_mirror():
 SESSION_SCORES = Path(os.environ["PTB_ENV_CACHE_DIR"]) / "scores"
 """The test session's score cache (modules that set ``PTB_ENV_CACHE_DIR`` do not move it)."""
 _STORE = os.environ.get("PTB_TEST_SCORE_STORE", str(Path.home() / ".cache" / "ptb_env-tests" / "base-scores"))
-BASE_SCORES = Path(_STORE) if _STORE else Path(tempfile.mkdtemp(prefix="ptb-test-base-scores-"))
+if not _STORE:
+    _session_dir("PTB_TEST_SCORE_STORE", "ptb-test-base-scores-")
+BASE_SCORES = Path(_STORE or os.environ["PTB_TEST_SCORE_STORE"])
 """A score cache that holds only the tiny tasks' base-model test scores, computed by the suite
 itself (no test writes here), and kept between test sessions on this machine
 (``PTB_TEST_SCORE_STORE=""``: for this session only). Its entries are keyed by the model's

@@ -7,11 +7,15 @@ Prints the seconds of each lane (the sum of every test's setup, call and teardow
 time less collection and start-up), the slowest tests of each, and, when the fast lane's sum is
 over ``--fast-budget``, the fewest of its slowest tests to mark ``slow`` to bring it under.
 Which lane a test is in comes from ``pytest --collect-only -m slow``, run here.
+
+``--write-durations tests/durations.json`` also writes each test file's seconds, which
+``tests/conftest.py`` uses to hand pytest-xdist's workers the costliest files first.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import sys
@@ -19,6 +23,16 @@ from collections import defaultdict
 from pathlib import Path
 
 LINE = re.compile(r"^\s*([0-9.]+)s (setup|call|teardown)\s+(\S+)")
+
+
+def file_durations(log: str) -> dict[str, float]:
+    """Seconds per test file, costliest first, from ``--durations`` lines."""
+    out: dict[str, float] = defaultdict(float)
+    for line in log.splitlines():
+        m = LINE.match(line)
+        if m:
+            out[m.group(3).split("::", 1)[0]] += float(m.group(1))
+    return {f: round(s, 1) for f, s in sorted(out.items(), key=lambda x: -x[1])}
 
 
 def durations(log: str) -> dict[str, float]:
@@ -45,8 +59,12 @@ def main() -> None:
     p.add_argument("log", type=Path)
     p.add_argument("--fast-budget", type=float, default=150.0, help="seconds the fast lane's tests may take")
     p.add_argument("--top", type=int, default=15)
+    p.add_argument("--write-durations", type=Path, help="write each test file's seconds here (JSON)")
     a = p.parse_args()
-    times = durations(a.log.read_text(encoding="utf-8", errors="replace"))
+    log = a.log.read_text(encoding="utf-8", errors="replace")
+    if a.write_durations:
+        a.write_durations.write_text(json.dumps(file_durations(log), indent=1) + "\n", encoding="utf-8")
+    times = durations(log)
     slow = slow_tests(Path(__file__).resolve().parents[2])
     lanes = {
         "slow": {t: s for t, s in times.items() if t in slow},
