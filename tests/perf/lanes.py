@@ -28,10 +28,8 @@ LINE = re.compile(r"^\s*([0-9.]+)s (setup|call|teardown)\s+(\S+)")
 def file_durations(log: str) -> dict[str, float]:
     """Seconds per test file, costliest first, from ``--durations`` lines."""
     out: dict[str, float] = defaultdict(float)
-    for line in log.splitlines():
-        m = LINE.match(line)
-        if m:
-            out[m.group(3).split("::", 1)[0]] += float(m.group(1))
+    for test, seconds in durations(log).items():
+        out[test.split("::", 1)[0]] += seconds
     return {f: round(s, 1) for f, s in sorted(out.items(), key=lambda x: -x[1])}
 
 
