@@ -83,8 +83,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         seconds = json.loads(DURATIONS.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
-    rank = {id(item): -float(seconds.get(item.nodeid.split("::", 1)[0], 0.0)) for item in items}
-    items.sort(key=lambda item: rank[id(item)])  # stable: a file's tests keep their order
+    items.sort(key=lambda item: -float(seconds.get(item.nodeid.split("::", 1)[0], 0.0)))  # stable
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
