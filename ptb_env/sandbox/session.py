@@ -14,7 +14,9 @@ Covered:
 - A call that outlives its timeout is killed with its process group; if the
   driver does not answer ``grace_s`` later, the whole sandbox is killed.
 - A driver that dies (``kill -9 -1``, out of memory) is restarted at the next
-  call, and the output says so (jobs are lost then).
+  call, and the output says so (jobs are lost then: what the dead driver left is
+  killed first, as a bomb at the process limit would keep its successor from
+  starting).
 - Workspace disk: a watchdog thread sums the workspace's blocks every
   ``disk_check_interval_s``; when it exceeds the limit *and grew* since the
   last check, every process of the episode is killed and the next output says
@@ -614,6 +616,9 @@ class Sandbox:
                     self._kill_fork_bomb()
             if self._proc is not None and not self.alive:
                 self._restart_reason = self._death_reason or "the shell died"
+                # what the dead shell left (its jobs, a bomb at the process limit) would keep the
+                # new one from starting
+                self._kill_processes()
                 self._reap()
             if self._restart_reason:
                 notes.append(
