@@ -238,6 +238,25 @@ def test_a_fork_bomb_on_one_cpu_is_killed_by_the_watchdog_and_leaves_nothing(mak
 
 
 @pytest.mark.slow
+def test_a_fork_bomb_in_its_own_session_that_kills_the_shell_does_not_block_the_restart(make_env):
+    """A bomb `setsid` puts out of the call's process group, then the agent kills its own shell
+    (pid 2): the bomb still holds the episode's process limit when the next call restarts the
+    shell. Unless the restart first kills what the dead shell left, the new shell cannot fork and
+    the episode is stuck at "The sandbox did not start" (CI at 7a1577f, on one busy CPU)."""
+    mask = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(mask)})  # the sandbox inherits it: the bomb and the restart race
+    try:
+        env = make_env()
+        bash(env, "setsid bash -c 'b() { b & b & }; b' & read -t 0.5 < /dev/zero; kill -9 2", timeout=5)
+        after = act(env, "bash", command="echo alive; ls /proc | grep -c '^[0-9]'")
+    finally:
+        os.sched_setaffinity(0, mask)
+    text = after["output"] + after["error"]
+    assert "alive\n" in text, text[-1000:]
+    assert int(text.split("alive\n")[1].split()[0]) < 10, text
+
+
+@pytest.mark.slow
 def test_a_fork_bomb_that_dies_back_between_checks_is_killed(make_env):
     """Bursts of forks that hit the process limit and die back before the next check (as bash's
     own `fork: retry` backoff does) keep the episode at its limit without sitting there: the

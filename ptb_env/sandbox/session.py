@@ -180,6 +180,11 @@ class Sandbox:
                 if cfg.use_cgroups and self._cgroup is None:
                     mem = cfg.memory_mb << 20 if cfg.memory_mb else None
                     self._cgroup = create_cgroup(f"ptb-{self.id}", mem, cfg.max_procs, cfg.cpus)
+                elif self._cgroup is not None:
+                    # a restart: the new shell starts in an empty cgroup, whatever path killed the
+                    # old one (what is still dying there would keep it from forking, or set off the
+                    # process watchdog against it)
+                    self._cgroup.kill_all()
                 self._warn_unenforced_cpus()
                 if self._cgroup is not None:
                     files = [str(f) for f in self._cgroup.procs_files]
