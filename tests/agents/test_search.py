@@ -94,7 +94,9 @@ def test_search_episode_trains_compares_and_submits(tmp_path):
     examples, not the agent's 40,000: each job tokenizes its whole file first (8 s of 25 s).
     """
     env = gym.make("PostTrain-v0", workspace_root=tmp_path, time_limit_s=1200, keep_workspace=True)
-    args = SearchArgs(arms=(Arm(2e-3), Arm(4e-3)), eta=2, dev_limit=20, max_steps_per_job=20, max_examples=4000)
+    args = SearchArgs(
+        arms=(Arm(2e-3), Arm(4e-3)), eta=2, dev_limit=20, max_steps_per_job=20, max_examples=4000
+    )
     agent = SearchAgent(args)
     try:
         r = run_episode(env, agent, seed=0)
