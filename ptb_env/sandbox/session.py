@@ -15,8 +15,8 @@ Covered:
   driver does not answer ``grace_s`` later, the whole sandbox is killed.
 - A driver that dies (``kill -9 -1``, out of memory) is restarted at the next
   call, and the output says so (jobs are lost then: what the dead driver left is
-  killed first, as a bomb at the process limit would keep its successor from
-  starting).
+  killed first, and every new shell starts in an emptied cgroup, as a bomb at the
+  process limit would keep its successor from starting).
 - Workspace disk: a watchdog thread sums the workspace's blocks every
   ``disk_check_interval_s``; when it exceeds the limit *and grew* since the
   last check, every process of the episode is killed and the next output says
