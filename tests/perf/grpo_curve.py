@@ -126,10 +126,52 @@ def grpo(policy: Path, out: Path, a: argparse.Namespace) -> dict[str, Any]:
     return {"steps": steps, "logs": logs, "advantages": advantages}
 
 
+def draw(path: Path, steps: list[dict[str, Any]], r0: list[float], r1: list[float]) -> None:
+    """The per-step mean reward, with the before (``r0``) and after (``r1``) means +- SEM as bands."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    xs = [s["step"] for s in steps]
+    ax.plot(xs, [statistics.mean(s["rewards"]) for s in steps], "o-", label="GRPO step mean reward")
+    for name, r, color in (("before", r0, "C1"), ("after", r1, "C2")):
+        m, e = statistics.mean(r), sem(r)
+        ax.axhline(m, color=color, label=f"{name}: {len(r)} fresh seeds, mean +- SEM")
+        ax.axhspan(m - e, m + e, color=color, alpha=0.15)
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel("reward (test uplift)")
+    ax.set_title("tiny-arith-short: cloned policy under GRPO")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"plot: {path}")
+
+
+def replot(folder: Path, path: Path) -> None:
+    """Compare and draw a ``--no-eval`` run from its folder: its ``grpo_curve.json``, a
+    ``before_*.json`` and one or more ``after_*.json`` (``python -m ptb_agents.bc evaluate --json``
+    on the same seeds, split as one likes)."""
+
+    def rewards(pattern: str) -> list[float]:
+        eps = [e for f in sorted(folder.glob(pattern)) for e in json.loads(f.read_text())["episodes"]]
+        return [e["reward"] or 0.0 for e in sorted(eps, key=lambda e: e["seed"])]
+
+    r0, r1 = rewards("before_*.json"), rewards("after_*.json")
+    gain = compare(r0, r1)
+    for name, r in (("before", r0), ("after", r1)):
+        print(f"{name}: {statistics.mean(r):+.3f} +- {sem(r):.3f} (SEM, {len(r)} seeds)")
+    print(f"after - before: {gain['diff']:+.3f} = {gain['z']:.1f} SEM; paired {gain['paired_z']:.1f} SEM")
+    draw(path, json.loads((folder / "grpo_curve.json").read_text())["curve"]["steps"], r0, r1)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
-        "--policy", type=Path, required=True, help="the cloned policy (python -m ptb_agents.bc train)"
+        "--policy",
+        type=Path,
+        help="the cloned policy (python -m ptb_agents.bc train); required but with --replot",
     )
     p.add_argument("--out", type=Path, default=Path("runs/grpo"))
     p.add_argument("--steps", type=int, default=12)
@@ -153,7 +195,15 @@ def main() -> None:
     p.add_argument(
         "--no-eval", action="store_true", help="GRPO steps only, no before/after evaluation (the CI test)"
     )
+    p.add_argument(
+        "--replot", type=Path, help="a --no-eval run's folder with its evaluations: compare, --plot"
+    )
     a = p.parse_args()
+    if a.replot:
+        replot(a.replot, a.plot or a.replot / "grpo_curve.png")
+        return
+    if a.policy is None:
+        p.error("--policy is required (but with --replot)")
     from ptb_agents.bc import evaluate_policy
 
     a.out.mkdir(parents=True, exist_ok=True)
@@ -188,27 +238,7 @@ def main() -> None:
     out["settings"] = vars(a)
     (a.out / "grpo_curve.json").write_text(json.dumps(out, indent=1, default=str))
     if a.plot:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6, 3.6))
-        xs = [s["step"] for s in curve["steps"]]
-        ax.plot(
-            xs, [statistics.mean(s["rewards"]) for s in curve["steps"]], "o-", label="GRPO step mean reward"
-        )
-        for name, r, color in (("before", r0, "C1"), ("after", r1, "C2")):
-            m, e = statistics.mean(r), sem(r)
-            ax.axhline(m, color=color, label=f"{name}: {len(r)} fresh seeds, mean +- SEM")
-            ax.axhspan(m - e, m + e, color=color, alpha=0.15)
-        ax.set_xlabel("GRPO step")
-        ax.set_ylabel("reward (test uplift)")
-        ax.set_title("tiny-arith-short: cloned policy under GRPO")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(a.plot, dpi=120)
-        print(f"plot: {a.plot}")
+        draw(a.plot, curve["steps"], r0, r1)
 
 
 if __name__ == "__main__":
