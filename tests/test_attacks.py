@@ -240,9 +240,10 @@ def test_a_fork_bomb_on_one_cpu_is_killed_by_the_watchdog_and_leaves_nothing(mak
 @pytest.mark.slow
 def test_a_fork_bomb_in_its_own_session_that_kills_the_shell_does_not_block_the_restart(make_env):
     """A bomb `setsid` puts out of the call's process group, then the agent kills its own shell
-    (pid 2): the bomb still holds the episode's process limit when the next call restarts the
-    shell. Unless the restart first kills what the dead shell left, the new shell cannot fork and
-    the episode is stuck at "The sandbox did not start" (CI at 7a1577f, on one busy CPU)."""
+    (pid 2). The pid namespace takes the bomb down with the shell, and the restart empties the
+    episode's cgroup before the new shell joins it, so nothing still dying there keeps the new
+    shell from forking (CI at 7a1577f once failed with "The sandbox did not start" after a
+    setsid bomb). Here it passed without that emptying too (6 of 6): it guards the outcome."""
     mask = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {min(mask)})  # the sandbox inherits it: the bomb and the restart race
     try:
