@@ -154,11 +154,14 @@ def replot(folder: Path, path: Path) -> None:
     ``before_*.json`` and one or more ``after_*.json`` (``python -m ptb_agents.bc evaluate --json``
     on the same seeds, split as one likes)."""
 
-    def rewards(pattern: str) -> list[float]:
+    def episodes(pattern: str) -> list[dict[str, Any]]:
         eps = [e for f in sorted(folder.glob(pattern)) for e in json.loads(f.read_text())["episodes"]]
-        return [e["reward"] or 0.0 for e in sorted(eps, key=lambda e: e["seed"])]
+        return sorted(eps, key=lambda e: e["seed"])
 
-    r0, r1 = rewards("before_*.json"), rewards("after_*.json")
+    before, after = episodes("before_*.json"), episodes("after_*.json")
+    if [e["seed"] for e in before] != [e["seed"] for e in after]:
+        raise SystemExit(f"{folder}: the before and after evaluations hold different seeds")
+    r0, r1 = ([e["reward"] or 0.0 for e in eps] for eps in (before, after))
     gain = compare(r0, r1)
     for name, r in (("before", r0), ("after", r1)):
         print(f"{name}: {statistics.mean(r):+.3f} +- {sem(r):.3f} (SEM, {len(r)} seeds)")
@@ -171,7 +174,7 @@ def main() -> None:
     p.add_argument(
         "--policy",
         type=Path,
-        help="the cloned policy (python -m ptb_agents.bc train); required but with --replot",
+        help="the cloned policy (python -m ptb_agents.bc train); required unless --replot",
     )
     p.add_argument("--out", type=Path, default=Path("runs/grpo"))
     p.add_argument("--steps", type=int, default=12)
@@ -203,7 +206,7 @@ def main() -> None:
         replot(a.replot, a.plot or a.replot / "grpo_curve.png")
         return
     if a.policy is None:
-        p.error("--policy is required (but with --replot)")
+        p.error("--policy is required unless --replot is given")
     from ptb_agents.bc import evaluate_policy
 
     a.out.mkdir(parents=True, exist_ok=True)
