@@ -257,19 +257,52 @@ def test_a_fork_bomb_in_its_own_session_that_kills_the_shell_does_not_block_the_
     assert int(text.split("alive\n")[1].split()[0]) < 10, text
 
 
+BURSTS = """
+import os, signal, time
+
+def fork_until_refused(kids):
+    while True:
+        try:
+            kids.append(os.posix_spawnp("sleep", ["sleep", "120"], {}))
+        except OSError:
+            return
+
+def kill(kids):
+    for kid in kids:
+        os.kill(kid, signal.SIGKILL)
+    for kid in kids:
+        os.waitpid(kid, 0)
+
+held = []
+fork_until_refused(held)  # once: up to the limit, then 20 below it, where the count stays
+kill(held[-20:])
+del held[-20:]
+for burst in range(60):
+    extra = []
+    fork_until_refused(extra)  # back to the limit: refused
+    kill(extra)  # and at once 20 below it again
+    time.sleep(0.1)
+print("finished")
+"""
+"""A bomb that holds the episode 20 processes below its limit and, ten times a second, forks up to
+it and dies back at once: between two checks of the watchdog the count is below the limit, but
+forks were refused. Only the first fill (hundreds of forks) depends on how fast the machine
+forks; each burst is 20 forks."""
+
+
 @pytest.mark.slow
 def test_a_fork_bomb_that_dies_back_between_checks_is_killed(make_env):
     """Bursts of forks that hit the process limit and die back before the next check (as bash's
     own `fork: retry` backoff does) keep the episode at its limit without sitting there: the
-    refused forks, not only a full process table, set off the watchdog."""
+    refused forks, not only a full process table, set off the watchdog.
+
+    ``BURSTS`` reaches the limit however slowly the machine forks: the bash loop of `sleep 0.5 &`
+    this test used first never reached it on a loaded machine (its sleeps ended before the 512th
+    fork), and the test then failed for want of a bomb. Counting only the processes at each
+    check misses ``BURSTS`` (it printed "finished" with that criterion alone)."""
     env = make_env()
     t0 = time.monotonic()
-    out = bash(
-        env,
-        "for r in $(seq 40); do for i in $(seq 700); do sleep 0.5 & done 2>/dev/null; wait; "
-        "sleep 0.4; done; echo finished",
-        timeout=60,
-    )
+    out = bash(env, f"python3 - <<'EOF'\n{BURSTS}EOF", timeout=60)
     assert "process limit reached" in out and "finished" not in out, out
     assert time.monotonic() - t0 < 20
     assert "alive" in bash(env, "echo alive")
