@@ -28,6 +28,8 @@ _session_dir("PTB_ENV_WORKSPACES", "ptb-test-ws-")
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 _session_dir("HF_DATASETS_CACHE", "ptb-test-datasets-")
+_session_dir("PTB_TEST_SHARED_DIR", "ptb-test-shared-")
+"""Results that tests of several files (and so several xdist workers) compute once and share."""
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 TEST_LIMIT = 64
 """Hidden test items the tasks grade in this suite (``PTB_ENV_TEST_LIMIT``, which subprocesses such

@@ -26,7 +26,7 @@ pytest.importorskip("mcp")
 from mcp import ClientSession, StdioServerParameters  # noqa: E402
 from mcp.client.stdio import stdio_client  # noqa: E402
 from mcp.shared.exceptions import MCPError  # noqa: E402
-from wire_plan import SEED, TASK, drive, drive_async, episodes, processes, wait_until  # noqa: E402
+from wire_plan import SEED, TASK, drive_async, episodes, in_process, processes, wait_until  # noqa: E402
 
 from ptb_env.env import PostTrainEnv  # noqa: E402
 from ptb_env.integrations.mcp_server import CARD_URI, PROMPT_NAME  # noqa: E402
@@ -145,7 +145,8 @@ def test_the_client_leaving_closes_the_episode(mcp_env: Path, how: str):
 @pytest.mark.slow
 def test_a_scripted_sft_episode_earns_the_reward_of_the_same_actions_in_process(mcp_env: Path):
     """Data, 30 training steps, wait, submit: over MCP, then the same plan on a ``PostTrainEnv``
-    with the same seed (the compute budget: the same reward on any machine and load)."""
+    with the same seed (the compute budget: the same reward on any machine and load), played
+    once for both wire tests (``wire_plan.in_process``)."""
 
     async def over_mcp() -> tuple[dict[str, Any], Any]:
         async with _session(mcp_env) as session:
@@ -166,20 +167,7 @@ def test_a_scripted_sft_episode_earns_the_reward_of_the_same_actions_in_process(
     assert after.is_error and "episode is over" in after.content[0].text
     assert after.structured_content["grade"] == grade
 
-    env = PostTrainEnv(TASK, budget="compute", workspace_root=mcp_env)
-    try:
-        env.reset(seed=SEED)
-        infos: list[dict[str, Any]] = []
-
-        def step_env(action: dict[str, Any]) -> dict[str, Any]:
-            _, reward, terminated, truncated, info = env.step(action)
-            infos.append({**info, "reward": reward})
-            return {"result": info["result"]}
-
-        drive(step_env)
-    finally:
-        env.close()
-    final = infos[-1]
+    final = in_process(mcp_env)
     assert final["status"] == "ok"
     assert grade["checkpoint"] and grade["checkpoint"] == final["grade"]["checkpoint"]  # the same weights...
     assert grade["reward"] == final["reward"]  # ...so the same reward

@@ -27,9 +27,8 @@ import pytest
 pytest.importorskip("openenv.core.env_server")
 
 from gymnasium.utils.env_checker import check_env  # noqa: E402
-from wire_plan import SEED, TASK, drive, episodes, processes, wait_until  # noqa: E402
+from wire_plan import SEED, TASK, drive, episodes, in_process, processes, wait_until  # noqa: E402
 
-from ptb_env.env import PostTrainEnv  # noqa: E402
 from ptb_env.remote import RemotePostTrainEnv  # noqa: E402
 
 TOKEN = "test-token-3b1f"
@@ -403,7 +402,8 @@ def test_an_idle_session_is_discarded(cache_dir: Path, tmp_path: Path, bwrap: No
 @pytest.mark.slow
 def test_a_scripted_sft_episode_earns_the_reward_of_the_same_actions_in_process(server: Server):
     """Data, 30 training steps, wait, submit: over the wire, then the same plan on a ``PostTrainEnv``
-    with the same seed (the compute budget: the same reward on any machine and load)."""
+    with the same seed (the compute budget: the same reward on any machine and load), played
+    once for both wire tests (``wire_plan.in_process``)."""
     remote = server.env(task=TASK)
     remote.reset(seed=SEED)
     steps: list[tuple[float, bool, dict[str, Any]]] = []
@@ -420,21 +420,8 @@ def test_a_scripted_sft_episode_earns_the_reward_of_the_same_actions_in_process(
     assert info["episode"]["reward"] == reward and "[grade]" in info["text"]
     assert wait_until(lambda: server.episodes() == [], timeout=60), server.episodes()
 
-    env = PostTrainEnv(TASK, budget="compute", workspace_root=server.ws_root)
-    local: list[tuple[float, dict[str, Any]]] = []
-    try:
-        env.reset(seed=SEED)
-
-        def step_env(action: dict[str, Any]) -> dict[str, Any]:
-            _, reward, _, _, info = env.step(action)
-            local.append((reward, info))
-            return {"result": info["result"]}
-
-        drive(step_env)
-    finally:
-        env.close()
-    local_reward, local_info = local[-1]
-    assert local_info["status"] == "ok" and len(local) == len(steps)
-    assert info["grade"]["checkpoint"] and info["grade"]["checkpoint"] == local_info["grade"]["checkpoint"]
-    assert reward == local_reward  # the same weights, so the same reward
-    assert info["score"] == local_info["score"] and info["base_score"] == local_info["base_score"]
+    local = in_process(server.ws_root)
+    assert local["status"] == "ok" and local["steps"] == len(steps)
+    assert info["grade"]["checkpoint"] and info["grade"]["checkpoint"] == local["grade"]["checkpoint"]
+    assert reward == local["reward"]  # the same weights, so the same reward
+    assert info["score"] == local["score"] and info["base_score"] == local["base_score"]

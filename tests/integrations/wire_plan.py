@@ -3,12 +3,16 @@ play over the wire and in-process, and polling for the server's cleanup."""
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import time
 from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
 from typing import Any
 
 from ptb_agents.steps import generate_data, train_and_wait
+from ptb_env.env import PostTrainEnv
 
 TASK, SEED = "tiny-arith", 3
 """The default task (graded on the suite's 64 test items, its base scores seeded by tests/conftest.py)."""
@@ -45,6 +49,41 @@ async def drive_async(step: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]
             action = actions.send(out)
         except StopIteration:
             return out
+
+
+def in_process(ws_root: Path) -> dict[str, Any]:
+    """What :func:`plan` earns on a ``PostTrainEnv`` in this process (the compute budget, ``SEED``):
+    the last step's reward and info (``status``, ``score``, ``base_score``, ``grade``) and the
+    number of steps.
+
+    Played once per test session: the first wire test to ask plays it (in ``ws_root``) under a
+    lock, and the others read its record from ``PTB_TEST_SHARED_DIR`` (the compute budget makes
+    the outcome the same wherever and whenever it is played: about 25 s of training and grading
+    saved per wire protocol after the first)."""
+    shared = Path(os.environ["PTB_TEST_SHARED_DIR"])
+    record = shared / "wire-plan-in-process.json"
+    with open(shared / "wire-plan-in-process.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if record.exists():
+            return json.loads(record.read_text(encoding="utf-8"))
+        env = PostTrainEnv(TASK, budget="compute", workspace_root=ws_root)
+        steps: list[tuple[float, dict[str, Any]]] = []
+        try:
+            env.reset(seed=SEED)
+
+            def step_env(action: dict[str, Any]) -> dict[str, Any]:
+                _, reward, _, _, info = env.step(action)
+                steps.append((reward, info))
+                return {"result": info["result"]}
+
+            drive(step_env)
+        finally:
+            env.close()
+        reward, info = steps[-1]
+        keep = {k: info[k] for k in ("status", "score", "base_score", "grade")}
+        out = json.loads(json.dumps({"reward": reward, "steps": len(steps), **keep}, default=str))
+        record.write_text(json.dumps(out), encoding="utf-8")
+        return out
 
 
 def episodes(ws_root: Path) -> list[str]:
