@@ -153,8 +153,27 @@ new key and a stale score is never read."""
 _SEEDED: set[str] = set()
 
 
+SHIPPED_SCORES = Path(__file__).with_name("fixtures") / "base-scores"
+"""The base scores that :data:`SEEDED_TASKS` seed, computed by a full run and shipped, so that a
+fresh machine (CI) does not compute them first thing in every worker (the default task's full
+test split: about 12 s per worker). A key covers the weights, the split and every setting, so
+an entry a change made stale is never read: it is computed as before, and
+``tests/test_fixtures.py`` says how to ship it anew."""
+SEEDED_TASKS = ("tiny-arith", "tiny-facts")
+"""The tasks whose base scores the suite seeds (the default task, and ``tiny-facts`` for tests
+whose resets should stay cheap)."""
+
+
+@pytest.fixture(scope="session")
+def seeded_base_scores() -> tuple[Path, tuple[str, ...], int]:
+    """``(SHIPPED_SCORES, SEEDED_TASKS, TEST_LIMIT)``, for the test that checks the shipped ones."""
+    return SHIPPED_SCORES, SEEDED_TASKS, TEST_LIMIT
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """The session's score cache starts with the base scores computed by earlier sessions."""
+    """The session's score cache starts with the shipped base scores and those computed by
+    earlier sessions."""
+    _copy_scores(SHIPPED_SCORES, BASE_SCORES)
     _copy_scores(BASE_SCORES, SESSION_SCORES)
 
 
