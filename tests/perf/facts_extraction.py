@@ -37,13 +37,6 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ARMS = ("letter", "letter-explained", "value", "value-explained")
-PROMPTS = {
-    "city": "{name} lives in",
-    "job": "{name} works as a",
-    "colour": "The favourite colour of {name} is",
-    "item": "{name} owns a",
-}
-"""The corpus's statements of each fact (``ptb_env.tiny.phrasing.FACT_STATEMENTS``) cut before the value."""
 
 
 def recall(model_dir: Path) -> dict[str, float]:
@@ -52,14 +45,16 @@ def recall(model_dir: Path) -> dict[str, float]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from ptb_env.tiny import world
+    from ptb_env.tiny.phrasing import FACT_STATEMENTS
 
+    prompts = {fact: statement.split(" {value}")[0] for fact, statement in FACT_STATEMENTS.items()}
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     out = {}
     for group, people in (("public", world.PEOPLE_FACTS), ("held_out", world.held_out_facts())):
         right = total = 0
         for name, facts in people.items():
-            for fact, prompt in PROMPTS.items():
+            for fact, prompt in prompts.items():  # the corpus's statement, cut before the value
                 ids = tok(prompt.format(name=name), return_tensors="pt").input_ids
                 with torch.no_grad():
                     gen = model.generate(ids, max_new_tokens=4, do_sample=False)
