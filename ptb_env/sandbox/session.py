@@ -116,6 +116,8 @@ class Sandbox:
         self.default_timeout, self.output_limit = default_timeout, output_limit
         self.id = secrets.token_hex(6)
         self.generation = 0
+        self._launches = 0
+        """Shells launched so far, counted before each launch (the process watchdog's epoch)."""
         self.paths = SandboxPaths.of(workspace, kind, self.config)
         """Where the workspace, control directory and base model are, inside and on the host."""
         self.identity = sandbox_identity(self.config.host_uid) if kind == "bwrap" else None
@@ -192,6 +194,7 @@ class Sandbox:
                     argv = ["/bin/sh", "-c", join, "sh", *files, "--", *argv]
             else:
                 argv = cmd
+            self._launches += 1  # the process watchdog starts afresh for this shell
             try:
                 self._proc = subprocess.Popen(
                     argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -209,10 +212,11 @@ class Sandbox:
             init += self._ulimits(limit_procs and self._cgroup is None)
             out, fields = self._exchange(init + "echo ready\n", time.monotonic() + 30)
             if fields is None or "ready" not in out:
-                argv_hint = " ".join(argv[:3])
+                killed = f" [killed: {self._death_reason}]" if self._death_reason else ""
+                hint = " ".join(argv[:3]) + " ...)" + killed
                 self._kill_processes()
                 self._reap()
-                raise SandboxError(f"The sandbox did not start ({argv_hint} ...): {out.strip()[-2000:]}")
+                raise SandboxError(f"The sandbox did not start ({hint}: {out.strip()[-2000:]}")
             self._driver_pid = procs.find_descendant(self._proc.pid, "bash")
             self.generation += 1
             if self._watchdog is None or not self._watchdog.is_alive():
@@ -449,16 +453,18 @@ class Sandbox:
             f"process limit reached ({self.config.max_procs} processes and threads): every process was killed"
         )
 
-    def _check_procs(self, hits: deque[bool], refused: int) -> int:
+    def _check_procs(self, hits: deque[bool], refused: int, launch: int) -> int:
         """Kill everything after two checks at the process limit within the last
         :data:`BOMB_WINDOW` checks (a fork bomb, typically): at the limit now, or forks refused
         since the last check. A bomb whose processes die and refork oscillates below the limit
         between checks, and one slowed by bash's ``fork: retry`` backoff hits it only every
         other check (seen on a busy single core), so two checks in a row are not required.
-        ``hits`` holds the recent checks' outcomes; returns the fork refusals counted so far."""
+        ``hits`` holds the recent checks' outcomes, all of the shell ``launch``: if another shell
+        was launched meanwhile, the kill is not its doing and does not happen. Returns the fork
+        refusals counted so far."""
         now = self._fork_refusals()
         hits.append(self._procs_saturated() or now > refused)
-        if hits[-1] and sum(hits) >= 2 and self._proc is not None:
+        if hits[-1] and sum(hits) >= 2 and self._proc is not None and self._launches == launch:
             self._kill_fork_bomb()
             hits.clear()
             return self._fork_refusals()
@@ -467,9 +473,18 @@ class Sandbox:
     def _watch_disk(self) -> None:
         cfg, last = self.config, (0, 0)
         refused, hits = self._fork_refusals(), deque[bool](maxlen=BOMB_WINDOW)
+        launch = self._launches
         limit = (cfg.workspace_disk_mb or 1 << 40) << 20
         while not self._stop.wait(cfg.disk_check_interval_s):
-            refused = self._check_procs(hits, refused)
+            if self._launches != launch:
+                # a new shell (a restart after a kill): forks the old one's processes had refused
+                # while they were being killed, and its hits, are not the new shell's. Counted,
+                # they can kill the new shell as it starts (the likely cause of "The sandbox did
+                # not start" with empty output after a fork bomb, CI at 7a1577f and 207878d).
+                launch, refused = self._launches, self._fork_refusals()
+                hits.clear()
+            else:
+                refused = self._check_procs(hits, refused, launch)
             used, files = self.workspace.disk_usage(max_files=cfg.workspace_max_files)
             over = used > limit or (cfg.workspace_max_files is not None and files > cfg.workspace_max_files)
             if over and (used > last[0] or files > last[1]) and self._proc is not None:
