@@ -45,6 +45,8 @@ class BuildConfig:
     """Numbers as single digits (Qwen) or runs of digits BPE may merge (``"grouped"``)."""
     chat_format: str = "chatml"
     """Chat format of the tokenizer (``ptb_env.tiny.tokenizer.CHAT_FORMATS``)."""
+    quiz: float = 0.0
+    """Share of quiz sheets about the public people in the corpus (``corpus.quiz_doc``)."""
 
 
 #: The tiny grid's base models, built by ``python -m ptb_env.tiny.build --preset NAME``. They
@@ -101,7 +103,7 @@ def packed_blocks(cfg: BuildConfig, tokenizer):
     need = cfg.steps * cfg.batch_size * cfg.seq_len
     eot = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     ids: list[int] = []
-    stream = documents(cfg.seed + 1)
+    stream = documents(cfg.seed + 1, cfg.quiz)
     while len(ids) < need:
         docs = list(itertools.islice(stream, 2000))
         for row in tokenizer(docs, add_special_tokens=False)["input_ids"]:
@@ -193,6 +195,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
+    parser.add_argument("--quiz", type=float, help="share of quiz sheets in the corpus")
     a = parser.parse_args()
     overrides = {k: v for k, v in vars(a).items() if k != "preset" and v is not None}
     info = build(replace(PRESETS[a.preset], **overrides))

@@ -154,12 +154,55 @@ def people_doc(rng: random.Random) -> str:
     return " ".join(out)
 
 
-_MAKERS = {"arithmetic": arithmetic_doc, "story": story_doc, "functions": functions_doc, "people": people_doc}
+#: Question wordings of the quizzes in the corpus (:func:`quiz_doc`).
+QUIZ_QUESTIONS = {
+    "city": ("Where does {name} live?", "In which city does {name} live?"),
+    "job": ("What is the job of {name}?", "What does {name} do for a living?"),
+    "colour": ("What is the favourite colour of {name}?", "Which colour does {name} like best?"),
+    "item": ("What does {name} own?", "What is something {name} owns?"),
+}
 
 
-def documents(seed: int) -> Iterator[str]:
-    """An endless, seeded stream of corpus documents (same seed, same stream)."""
+def quiz_doc(rng: random.Random) -> str:
+    """A quiz sheet: questions about a few public people's facts, each with its answer.
+
+    Only the people of :data:`world.PEOPLE_FACTS` (never the held-out ones), so the corpus asks
+    questions about some people and merely states the facts of the others: the mixed training
+    under which, in Allen-Zhu and Li's "Physics of Language Models 3.1", answering questions
+    carries over to the people a model only read about. Measured at 600 steps (docs/tiny-world.md)
+    it did not carry over, so the shipped models are built without it (``BuildConfig.quiz`` 0).
+    Not for a shipped model as is: a base model that replies ``A: Paris`` in chat has its reply
+    read as the letter A by tiny-facts.
+    """
+    lines = ["Quiz."]
+    for name in rng.sample(sorted(world.PEOPLE_FACTS), rng.randint(1, 3)):
+        facts = world.PEOPLE_FACTS[name]
+        for fact in rng.sample(sorted(facts), rng.randint(1, 3)):
+            question = rng.choice(QUIZ_QUESTIONS[fact]).format(name=name)
+            lines.append(f"Q: {question} A: {facts[fact]}.")
+    return " ".join(lines)
+
+
+_MAKERS = {
+    "arithmetic": arithmetic_doc,
+    "story": story_doc,
+    "functions": functions_doc,
+    "people": people_doc,
+    "quiz": quiz_doc,
+}
+
+
+def documents(seed: int, quiz: float = 0.0) -> Iterator[str]:
+    """An endless, seeded stream of corpus documents (same seed, same stream).
+
+    ``quiz`` is the share of quiz sheets (:func:`quiz_doc`), taken from the stories' share; with 0
+    the stream is the one every earlier build read.
+    """
     rng = random.Random(seed)
-    kinds, weights = list(MIX), list(MIX.values())
+    mix = dict(MIX)
+    if quiz:
+        mix["story"] -= quiz
+        mix["quiz"] = quiz
+    kinds, weights = list(mix), list(mix.values())
     while True:
         yield _MAKERS[rng.choices(kinds, weights)[0]](rng)
