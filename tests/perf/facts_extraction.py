@@ -7,14 +7,17 @@ tiny-facts asks about people whose facts the base model read in pre-training. It
 asks about held-out people, whose facts appear in no training example: a fine-tune earns them
 only if it teaches the model to *extract* what it read. This trains the task's base model on the
 generator's data with the test's structure (``STRUCTURE_OPTIONS``), each arm with other targets,
-and scores test, dev-shift and dev:
+and scores test, ``held-out-people`` (the test's people and structure in the public wording:
+is it the people or the wording that does not carry over), dev-shift and dev:
 
 - ``letter``: the benchmark's own target, ``ANSWER: B``;
 - ``letter-explained``: the fact as the corpus words it, then the letter
   (``Mia lives in Oslo. ANSWER: B``);
 - ``value``: the choice's text, ``ANSWER: Oslo`` (scored here as right when it is the true
   value: a looser rule than the benchmark's, to take the letter out of the question);
-- ``value-explained``: the fact, then the text.
+- ``value-explained``: the fact, then the text;
+- ``letter-widened``, ``value-widened``: the letter or the text, with half of the data in the
+  question wordings the ``expert`` baseline invents (``ptb_agents.augment``).
 
 It also prints how often the base model completes the corpus's own statement of a fact
 (``Mia lives in`` -> ``Oslo``) for the public and the held-out people: what it knows.
@@ -36,7 +39,7 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-ARMS = ("letter", "letter-explained", "value", "value-explained")
+ARMS = ("letter", "letter-explained", "value", "value-explained", "letter-widened", "value-widened")
 
 
 def recall(model_dir: Path) -> dict[str, float]:
@@ -86,6 +89,35 @@ def right(arm: str, item: Any, completion: str, bench: Any) -> bool:
     return bool(said) and said[-1] == world.person_facts(item.meta["person"])[item.meta["fact"]]
 
 
+def widened(bench: Any, n: int) -> list[Any]:
+    """``n`` items with the test's structure, half of them in the question wordings the ``expert``
+    invents (``ptb_agents.augment``), as its data script draws them."""
+    import random
+
+    from ptb_agents import augment
+
+    known = bench.generator_options()
+    options = {k: known[k].parse(v) for k, v in bench.STRUCTURE_OPTIONS.items()}
+    vocab = dataclasses.replace(bench.public_vocab(), **options)
+    wide = augment.widen(vocab, augment.extensions(bench.name, random.Random(0), 1.0))
+    items = bench.make_items(n // 2, 0, "train", vocab) + bench.make_items(n - n // 2, 0, "wide", wide)
+    random.Random(0).shuffle(items)
+    return items
+
+
+def held_out_people_items(bench: Any, n: int) -> list[Any]:
+    """Questions about the test's held-out people in the public wording, with the test's structure:
+    whether the people or the wording is what a fine-tune does not carry over to."""
+    from ptb_env.benchmarks.facts import FactsVocab
+    from ptb_env.tiny import world
+
+    facts = world.held_out_facts()
+    vocab = FactsVocab(
+        people=tuple(facts), facts=facts, choices=bench.SHIFTED_CHOICES, context=bench.SHIFTED_CONTEXT
+    )
+    return bench.make_items(n, 0, "held-out-people", vocab)
+
+
 def run_arm(
     arm: str, model: str, steps: int, lr: float, limit: int, work: Path, base: Path | None = None
 ) -> dict[str, Any]:
@@ -98,6 +130,8 @@ def run_arm(
     spec = get_task(f"tiny-facts-v2/{model}")
     bench = get_benchmark(spec.benchmark)
     items = bench.generate(steps * 32, 0, **bench.STRUCTURE_OPTIONS)
+    if arm.endswith("widened"):  # half of the data in the expert's invented wordings
+        items = widened(bench, steps * 32)
     data = work / f"{arm}.jsonl"
     write_jsonl(data, (dataclasses.replace(it, target=target(arm, it)).chat_example() for it in items))
     t0 = time.perf_counter()
@@ -107,9 +141,15 @@ def run_arm(
     row["train_s"] = round(time.perf_counter() - t0, 1)
     roomy = copy.copy(bench)
     roomy.max_new_tokens = 32  # room for an explained answer (about 18 tokens; the benchmark grades 16)
-    for split in ("test", "dev-shift", "dev"):
+    extra = {"held-out-people": held_out_people_items(bench, limit)}
+
+    def items_or_extra(split: str, limit: int | None = None, seed: int = 0) -> list[Any]:
+        return extra.get(split) or bench.items(split, limit, seed)
+
+    roomy.items = items_or_extra  # type: ignore[method-assign]  # one more split, of this script's own items
+    for split in ("test", "held-out-people", "dev-shift", "dev"):
         result = evaluate(work / arm, roomy, split, limit=limit, progress=False, backend="transformers")
-        asked = bench.items(split, limit=limit)
+        asked = roomy.items(split, limit=limit)
         pairs = zip(asked, result.records, strict=True)
         hits = sum(right(arm, it, r["completion"], bench) for it, r in pairs)
         row[split] = round(hits / len(asked), 3)
@@ -142,9 +182,10 @@ def main() -> None:
             rows.append(run_arm(arm, a.model, a.steps, a.lr, a.limit, Path(work), a.base_model))
             print(json.dumps(rows[-1]), flush=True)
     print(f"\n{a.model}, {a.steps} steps of 32 at lr {a.lr:g}; score on {a.limit} items per split")
-    print(f"{'arm':18s} {'test':>6s} {'dev-shift':>9s} {'dev':>6s}")
+    print(f"{'arm':18s} {'test':>6s} {'held-out-people':>15s} {'dev-shift':>9s} {'dev':>6s}")
     for r in rows:
-        print(f"{r['arm']:18s} {r['test']:6.3f} {r['dev-shift']:9.3f} {r['dev']:6.3f}")
+        cells = f"{r['test']:6.3f} {r['held-out-people']:15.3f} {r['dev-shift']:9.3f} {r['dev']:6.3f}"
+        print(f"{r['arm']:18s} {cells}")
     if a.json:
         a.json.write_text(json.dumps({"recall": known, "rows": rows}, indent=1) + "\n", encoding="utf-8")
 
