@@ -158,7 +158,7 @@ def people_doc(rng: random.Random) -> str:
 QUIZ_QUESTIONS = {
     "city": ("Where does {name} live?", "In which city does {name} live?"),
     "job": ("What is the job of {name}?", "What does {name} do for a living?"),
-    "colour": ("What is the favourite colour of {name}?", "Which colour does {name} like best?"),
+    "colour": ("What is the favourite colour of {name}?", "What is the colour {name} likes?"),
     "item": ("What does {name} own?", "What is something {name} owns?"),
 }
 
@@ -169,8 +169,9 @@ def quiz_doc(rng: random.Random) -> str:
     Only the people of :data:`world.PEOPLE_FACTS` (never the held-out ones), so the corpus asks
     questions about some people and merely states the facts of the others: the mixed training
     under which, in Allen-Zhu and Li's "Physics of Language Models 3.1", answering questions
-    carries over to the people a model only read about. Measured at 600 steps (docs/tiny-world.md)
-    it did not carry over, so the shipped models are built without it (``BuildConfig.quiz`` 0).
+    carries over to the people a model only read about. Measured at 600 and 1,200 steps
+    (docs/tiny-world.md) it did not carry over to tiny-facts' test, so the shipped models are
+    built without it (``BuildConfig.quiz`` 0).
     Not for a shipped model as is: a base model that replies ``A: Paris`` in chat has its reply
     read as the letter A by tiny-facts.
     """
@@ -198,6 +199,8 @@ def documents(seed: int, quiz: float = 0.0) -> Iterator[str]:
     ``quiz`` is the share of quiz sheets (:func:`quiz_doc`), taken from the stories' share; with 0
     the stream is the one every earlier build read.
     """
+    if not 0.0 <= quiz <= MIX["story"]:
+        raise ValueError(f"Expect a quiz share between 0 and {MIX['story']}, actually got {quiz!r}.")
     rng = random.Random(seed)
     mix = dict(MIX)
     if quiz:

@@ -118,6 +118,18 @@ def test_heldout_vocabulary_is_absent_from_public_code():
         assert not re.search(rf"\b{word}\b", public_data), word
 
 
+def test_heldout_wordings_are_absent_from_public_code():
+    """No held-out question or request template, as written, in the package's or the agents' code
+    (the pre-training corpus's quiz sheets once reused one of tiny-facts' test questions)."""
+    heldout = json.loads((PRIVATE_DIR / "heldout.json").read_text())
+    wordings = set(heldout["tiny-arith"]["questions"])
+    wordings |= {t for ts in heldout["tiny-tools"]["templates"].values() for t in ts}
+    wordings |= {q for qs in heldout["tiny-facts"]["questions"].values() for q in qs}
+    sources = [*PACKAGE_DIR.rglob("*.py"), *(PACKAGE_DIR.parent / "agents").rglob("*.py")]
+    found = {(w, p.name) for p in sources for w in wordings if w in p.read_text()}
+    assert len(wordings) >= 20 and not found, found
+
+
 def test_same_seed_same_train_data():
     bench = get_benchmark("tiny-arith")
     assert bench.generate(50, seed=4) == bench.generate(50, seed=4)

@@ -40,3 +40,10 @@ def test_quiz_sheets_ask_only_about_the_public_people_and_leave_the_default_corp
     text = "\n".join(quizzes)
     for marker in ("ANSWER", "Answer", "A)", "B)"):  # never the benchmark's answer format
         assert marker not in text, marker
+
+
+def test_a_quiz_share_out_of_range_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="quiz share between 0 and"):
+        next(documents(0, quiz=0.9))
