@@ -45,6 +45,12 @@ def _tiny_facts_v2() -> Benchmark:
     return TinyFactsV2(PUBLIC_DATA_DIR, PRIVATE_DIR)
 
 
+def _tiny_facts_v3() -> Benchmark:
+    from ptb_env.benchmarks.facts import TinyFactsV3
+
+    return TinyFactsV3(PUBLIC_DATA_DIR, PRIVATE_DIR)
+
+
 def _hub(path: str) -> Callable[[], Benchmark]:
     """A factory of the real benchmark class at ``"module:Class"`` (imported when first used)."""
 
@@ -64,6 +70,7 @@ _REGISTRY: dict[str, Callable[[], Benchmark]] = {
     "tiny-tools-v2": _tiny_tools_v2,
     "tiny-facts": _tiny_facts,
     "tiny-facts-v2": _tiny_facts_v2,
+    "tiny-facts-v3": _tiny_facts_v3,
     # the PostTrainBench suite's benchmarks: datasets from the hub or $PTB_ENV_DATA_DIR
     "gsm8k": _hub("gsm8k:GSM8K"),
     "humaneval": _hub("humaneval:HumanEval"),
@@ -76,6 +83,7 @@ TINY_BENCHMARKS = (
     "tiny-arith-v2",
     "tiny-facts",
     "tiny-facts-v2",
+    "tiny-facts-v3",
     "tiny-tools",
     "tiny-tools-v2",
 )

@@ -5,7 +5,10 @@ than its generator emits by default: 4-6 choices and, before half of the questio
 that states the same kind of fact about someone else, whose value is one of the wrong choices (a
 trap for copying from the prompt instead of recalling). The generator emits that structure when
 asked (``--choices 4-6 --context 0.5``), and the dev-shift split shows it, so a better recipe can
-learn it.
+learn it. ``tiny-facts-v3`` keeps v2's structure and takes the choice's text as an answer as well as
+its letter (its reference reply is the text: no data moved a tiny model's letter off one letter's
+share, docs/tiny-world.md), and its dev-shift asks about public people whom its generator never
+asks about, as the test asks about people whom no public split does.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ptb_env.tiny import shift, world
 from ptb_env.tiny.phrasing import FACT_STATEMENTS
 
 INSTRUCTION = "Answer with the letter of the correct choice."
+TEXT_INSTRUCTION = "Answer with the correct choice: its text or its letter."
 LETTERS = "ABCDEF"
 
 #: Public question templates per fact (train and dev).
@@ -45,6 +49,9 @@ class FactsVocab:
     context: float = 0.0
     """Chance that a question follows a sentence stating the same fact of someone else, whose
     value is one of the wrong choices."""
+    answer: str = "letter"
+    """The reference reply: ``"letter"`` (``ANSWER: B``) or ``"text"`` (``ANSWER: Oslo``, the
+    item's answer the text and its meta the choices)."""
 
 
 def make_item(rng: random.Random, vocab: FactsVocab, item_id: str) -> Item:
@@ -75,12 +82,16 @@ def make_item(rng: random.Random, vocab: FactsVocab, item_id: str) -> Item:
     rng.shuffle(choices)
     letter = LETTERS[choices.index(truth)]
     lines.append(rng.choice(list(vocab.questions[fact])).format(name=name))
-    lines += [*(f"{LETTERS[i]}) {c}" for i, c in enumerate(choices)), INSTRUCTION]
+    lines += [f"{LETTERS[i]}) {c}" for i, c in enumerate(choices)]
+    answer = letter
+    if vocab.answer == "text":
+        answer, meta["letter"], meta["choices"] = truth, letter, choices
+    lines.append(TEXT_INSTRUCTION if vocab.answer == "text" else INSTRUCTION)
     return Item(
         id=item_id,
         messages=({"role": "user", "content": "\n".join(lines)},),
-        answer=letter,
-        target=f"ANSWER: {letter}",
+        answer=answer,
+        target=f"ANSWER: {answer}",
         meta=meta,
     )
 
@@ -108,6 +119,43 @@ def extract_letter(completion: str) -> str | None:
         return found[-1].upper()
     m = _LEADING.match(completion)
     return m.group(1) if m else None
+
+
+_ANSWER_LINE = re.compile(r"answer\s*(?:is\b|[:=])\s*:?\s*(.*)", re.IGNORECASE)
+_LETTER_ONLY = re.compile(r"\(?([A-F])\)?[.:]?", re.IGNORECASE)
+_LETTER_TEXT = re.compile(r"\(?([A-F])[).:]\s*(.+)")
+
+
+def extract_answer(completion: str) -> str | None:
+    """What follows the last ``ANSWER:`` (or ``answer is``, any case) to the end of its line, or
+    without one a reply's leading letter (as :func:`extract_letter`); None when neither is there.
+
+    >>> extract_answer("ANSWER: Oslo.")
+    'Oslo'
+    """
+    found = _ANSWER_LINE.findall(completion)
+    if found:
+        said = found[-1].strip().strip("\"'`*").rstrip(".!").strip()
+        return said or None
+    return extract_letter(completion)
+
+
+def chosen(said: str | None, choices: Sequence[str]) -> int | None:
+    """The index of the choice an answer names: its letter (``B``, ``(B)``, ``B)``), its text (any
+    case), or both (``B) Oslo``: they must agree); None for anything else."""
+    if not said:
+        return None
+    folded = [c.casefold() for c in choices]
+    if m := _LETTER_ONLY.fullmatch(said):
+        index = LETTERS.index(m.group(1).upper())
+        return index if index < len(choices) else None
+    if said.casefold() in folded:
+        return folded.index(said.casefold())
+    if m := _LETTER_TEXT.fullmatch(said):
+        index = LETTERS.index(m.group(1))
+        text = m.group(2).strip().casefold()
+        return index if index < len(choices) and folded[index] == text else None
+    return None
 
 
 class TinyFacts(SyntheticBenchmark):
@@ -176,3 +224,39 @@ class TinyFactsV2(TinyFacts):
 
     def shift_vocab(self) -> FactsVocab:
         return replace(super().shift_vocab(), choices=self.SHIFTED_CHOICES, context=self.SHIFTED_CONTEXT)
+
+
+class TinyFactsV3(TinyFactsV2):
+    """tiny-facts-v2 whose answer may be the choice's text as well as its letter, with a dev-shift
+    about other people.
+
+    The reference reply is the text (``ANSWER: Oslo``): the letter ties recall to a position in a
+    list, which no data taught a tiny model (every tuned model answered one letter, the share of
+    that letter in the test). The generator asks about the public people but
+    :data:`ptb_env.tiny.shift.FACTS_PEOPLE`; dev-shift asks about those (their facts are public:
+    a recipe that learns them by heart only fools its own dev score) with the test's structure,
+    as the test asks about the held-out people.
+    """
+
+    name = "tiny-facts-v3"
+    description = (
+        "Multiple choice (4-6 choices) about facts from the pre-training corpus, some after a "
+        "sentence about someone else; answer with the choice's text or letter (GPQA-style)."
+    )
+
+    def public_vocab(self) -> FactsVocab:
+        people = tuple(p for p in world.PEOPLE_FACTS if p not in shift.FACTS_PEOPLE)
+        return FactsVocab(people=people, answer="text")
+
+    def heldout_vocab(self, spec: Mapping[str, Any]) -> FactsVocab:
+        return replace(super().heldout_vocab(spec), answer="text")
+
+    def shift_vocab(self) -> FactsVocab:
+        return replace(super().shift_vocab(), people=shift.FACTS_PEOPLE, answer="text")
+
+    def extract(self, completion: str) -> str | None:
+        return extract_answer(completion)
+
+    def score(self, item: Item, completion: str) -> float:
+        choices = item.meta["choices"]
+        return float(chosen(extract_answer(completion), choices) == choices.index(item.answer))

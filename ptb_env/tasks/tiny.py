@@ -1,5 +1,6 @@
 """The tiny suite: the shipped tiny base model on each synthetic benchmark (2 CPU cores, minutes),
-and the tiny grid: each v2 benchmark on each of the tiny base models (``<benchmark>/<model>``)."""
+and the tiny grid: each benchmark with headroom (v2, and tiny-facts-v3) on each of the tiny base
+models (``<benchmark>/<model>``)."""
 
 from __future__ import annotations
 
@@ -72,13 +73,23 @@ TINY_TASKS = (
         "choices, and half of them follow a sentence that states the same kind of fact about "
         "someone else, whose value is one of the wrong choices.",
     ),
+    _tiny(
+        "tiny-facts-v3",
+        "multiple-choice questions (four to six choices) about people of the tiny world, answered "
+        "with the choice's text or its letter",
+        "The hidden test's questions are harder than the generator's default: four to six "
+        "choices, and half of them follow a sentence that states the same kind of fact about "
+        "someone else, whose value is one of the wrong choices. The test asks about people whom "
+        "no public split asks about; so does the dev-shift split, about people of its own.",
+    ),
 )
 
 #: The tiny grid's base models: name -> model directory (``python -m ptb_env.tiny.build --preset
 #: NAME`` builds each; ``tiny-2m`` is the default tasks' model).
 TINY_MODELS = {name: cfg.out_dir for name, cfg in PRESETS.items()}
-GRID_BENCHMARKS = ("tiny-arith-v2", "tiny-tools-v2", "tiny-facts-v2")
-"""The benchmarks of the tiny grid (the versions with headroom)."""
+GRID_BENCHMARKS = ("tiny-arith-v2", "tiny-tools-v2", "tiny-facts-v2", "tiny-facts-v3")
+"""The benchmarks of the tiny grid (the versions with headroom; ``tiny-facts-v2``'s cells stay
+registered, but every tuned model answers it with one letter: ``tiny-facts-v3`` is its successor)."""
 
 
 def _grid() -> tuple[TaskSpec, ...]:

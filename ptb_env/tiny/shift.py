@@ -8,8 +8,10 @@ this module, disjoint from both the public vocabulary and the held-out one, with
 *kind* of shift as test, and it is public: agents see it, ``evaluate`` scores it by default,
 and the train generator never draws on it.
 
-tiny-facts can only shift its wording here: its test people's facts are held out, and a
-third set of people would need facts the base model saw in pre-training.
+tiny-facts (v1, v2) can only shift its wording here: its test people's facts are held out, and
+a third set of people would need facts the base model saw in pre-training. tiny-facts-v3 asks its
+dev-shift about :data:`FACTS_PEOPLE`: people whose facts the corpus states (they are public) but
+whom v3's generator never asks about, as the test asks about people whom no public split does.
 """
 
 from __future__ import annotations
@@ -98,3 +100,7 @@ FACTS_QUESTIONS = {
     "colour": ("Which colour is the favourite of {name}?", "What colour does {name} love most?"),
     "item": ("What is a thing that {name} owns?", "Which thing does {name} have?"),
 }
+
+#: tiny-facts-v3: the people whom its dev-shift asks about and its generator never does (their
+#: facts are public, in ``world.PEOPLE_FACTS``; the corpus states them like everyone's).
+FACTS_PEOPLE = ("Hugo", "Clara", "Omar", "Sara", "Finn", "Maya", "Eli", "Rosa")

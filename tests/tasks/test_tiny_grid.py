@@ -1,4 +1,4 @@
-"""The tiny grid: each v2 benchmark on each tiny base model, registered, graded like the rest."""
+"""The tiny grid: each headroom benchmark on each tiny base model, registered, graded like the rest."""
 
 from __future__ import annotations
 
@@ -34,6 +34,18 @@ def test_each_grid_task_is_registered_with_its_base_model(task):
     assert gym.spec(gym_id(task)).kwargs["task"] == task
     assert gym.spec(recipe_id(task)).kwargs["task"] == task
     assert "/" not in gym_id(task) and "/" not in recipe_id(task)  # a "/" is a Gymnasium namespace
+
+
+def test_the_shipped_reference_weighs_every_grid_cell():
+    """The leaderboard's tiny weights come from one reference figure per cell (a benchmark added to
+    the grid without them would be listed, never weighted)."""
+    from ptb_env.leaderboard import TINY_REFERENCE_FILE
+
+    ref = json.loads(TINY_REFERENCE_FILE.read_text())["benchmarks"]
+    assert set(ref) == set(GRID_BENCHMARKS)
+    for bench, entry in ref.items():
+        assert set(entry["models"]) == set(TINY_MODELS), bench
+        assert entry["instruct"] > entry["base"], bench  # a weight is 1 / (instruct - base)
 
 
 def test_the_models_differ_in_size_and_chat_format():
