@@ -132,8 +132,7 @@ def test_v3_answers_are_the_true_fact_and_its_reference_reply_is_the_text():
         items = v3.generate(300, seed=3) if split == "train" else v3.items(split)
         for it in items:
             text = it.messages[0]["content"]
-            if split != "test":  # the held-out facts are readable here, but v1's test checks those
-                assert it.answer == world.person_facts(it.meta["person"])[it.meta["fact"]]
+            assert it.answer == world.person_facts(it.meta["person"])[it.meta["fact"]]  # host: all facts
             assert f"{it.meta['letter']}) {it.answer}\n" in text
             assert it.target == f"ANSWER: {it.answer}"
             assert text.endswith("\nAnswer with the correct choice: its text or its letter.")
