@@ -1,17 +1,20 @@
 """Does a dev split predict the hidden test? Spearman correlation over checkpoints of varied quality.
 
     python tests/perf/dev_vs_test.py [--benchmark tiny-arith] [--steps 150] [--lrs 1e-3 4e-3]
-                                     [--options JSON] [--keep DIR] [--json OUT]
+                                     [--kinds public structured augmented] [--options JSON]
+                                     [--keep DIR] [--json OUT]
 
-Trains the shipped base model on two kinds of data (the public generator's, and the same
-half-replaced by wordings and names of this script's own invention, as a strong agent
-augments, drawn with the generator's ``--options``; tools and facts: the ``expert`` baseline's
-invented vocabulary, ``ptb_agents.augment``), at each learning rate, saving
-checkpoints at 15% and 40% of the run and at its end: 2 x len(lrs) x 3 checkpoints, plus
-the base model. Each is scored on ``dev`` (drawn like train), ``dev-shift`` (a third
-vocabulary, shifted like test) and the full hidden test split with the evaluation the
-grader uses (greedy, the task's chat template). Prints one row per checkpoint and the
-Spearman correlation of each dev split with test (average ranks for ties).
+Trains the shipped base model on kinds of data (``--kinds``): ``public``, the public
+generator's default; ``structured``, the same drawn with the generator's ``--options`` (the
+test's structure, as the grid's reference recipe does); ``augmented``, that half-replaced by
+wordings and names of this script's own invention, as a strong agent augments (tools and
+facts: the ``expert`` baseline's invented vocabulary, ``ptb_agents.augment``); at each
+learning rate, saving checkpoints at 15% and 40% of the run and at its end:
+len(kinds) x len(lrs) x 3 checkpoints, plus the base model. Each is scored on ``dev`` (drawn
+like train), ``dev-shift`` (a third vocabulary, shifted like test) and the full hidden test
+split with the evaluation the grader uses (greedy, the task's chat template). Prints one row
+per checkpoint and the Spearman correlation of each dev split with test (average ranks for
+ties).
 
 Goal (issue "Tiny world v2"): dev-shift >= 0.9, and >= 0.2 above dev.
 """
@@ -49,6 +52,7 @@ INVENTED_NAMES = (
     "Kenji", "Lior", "Mirela", "Nils", "Orla", "Pim", "Rhea", "Stellan", "Tuva", "Ugo",
 )  # fmt: skip
 SPLITS = ("dev", "dev-shift", "test")
+KINDS = ("public", "structured", "augmented")
 
 
 def spearman(x: list[float], y: list[float]) -> float:
@@ -71,15 +75,18 @@ def spearman(x: list[float], y: list[float]) -> float:
 
 
 def write_data(benchmark: str, kind: str, n: int, seed: int, out: Path, options: dict | None = None) -> None:
-    """``n`` chat examples: the public generator's (``public``), or half of them drawn from this
-    script's invented wordings and names, all with the generator's ``options`` (``augmented``)."""
+    """``n`` chat examples: the public generator's (``public``), the same with the generator's
+    ``options`` (``structured``), or that with half of them drawn from this script's invented
+    wordings and names (``augmented``)."""
     from ptb_env.benchmarks import get_benchmark
     from ptb_env.benchmarks.arith import ArithVocab
     from ptb_env.benchmarks.base import write_jsonl
 
     bench = get_benchmark(benchmark)
     known = bench.generator_options()
-    opts = {k: known[k].parse(v) for k, v in (options or {}).items()} if kind == "augmented" else {}
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind of data {kind!r}; one of {', '.join(KINDS)}")
+    opts = {k: known[k].parse(v) for k, v in (options or {}).items()} if kind != "public" else {}
     items = bench.generate(n, seed=seed, **opts)
     if kind == "augmented":
         if benchmark.startswith("tiny-arith"):
@@ -110,6 +117,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=150, help="optimizer steps of each run")
     p.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 4e-3])
     p.add_argument("--n-train", type=int, default=4000)
+    p.add_argument("--kinds", nargs="+", choices=KINDS, default=["public", "augmented"], help="kinds of data")
     p.add_argument(
         "--options", type=json.loads, default={},
         help="generator options of the augmented data, JSON, e.g. "
@@ -123,7 +131,7 @@ def main() -> None:
     root = a.keep or Path(tempfile.mkdtemp(prefix="dev-vs-test-"))
     checkpoints: list[tuple[str, Path]] = [("base", TINY_MODEL_DIR)]
     t0 = time.perf_counter()
-    for kind in ("public", "augmented"):
+    for kind in a.kinds:
         data = root / f"{kind}.jsonl"
         write_data(a.benchmark, kind, a.n_train, 0, data, a.options)
         for lr in a.lrs:
