@@ -1,13 +1,14 @@
 """Which learning rate suits the expert's data? Test and dev-shift score at a fixed step count.
 
     python tests/perf/expert_recipe.py [--task tiny-arith-v2] [--lrs 5e-4 1e-3 2e-3] [--steps 250]
-                                       [--seed 0] [--examples 12000]
+                                       [--seed 0] [--examples 12000] [--save-fractions 0.2 0.4]
 
 Writes the ``expert`` baseline's training data as its episode does (``ptb_agents.augment``:
 invented wordings and names, the structure options of ``ptb_agents.expert.OPTIONS``), trains the
 task's base model on it for a fixed number of steps (a step schedule, so the figure does not
 depend on the machine's speed) at each learning rate, and prints the hidden test and the
-dev-shift score of each run. Host only (it reads the hidden test).
+dev-shift score of each run (and of the checkpoints saved along it, ``--save-fractions``).
+Host only (it reads the hidden test).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def main() -> None:
     from ptb_env.cpus import available_cpus
     from ptb_env.inference import evaluate
     from ptb_env.tasks import get_task
-    from ptb_env.training.sft import SFTConfig, train_sft
+    from ptb_env.training.sft import SFTConfig, steps_dir, train_sft
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", default="tiny-arith-v2")
@@ -40,6 +41,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=250)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--examples", type=int, default=12_000)
+    p.add_argument("--save-fractions", type=float, nargs="*", default=[], help="also score checkpoints here")
     a = p.parse_args()
     torch.set_num_threads(available_cpus())
     spec = get_task(a.task)
@@ -52,15 +54,23 @@ def main() -> None:
         for lr in a.lrs:
             t0 = time.perf_counter()
             config = SFTConfig(
-                learning_rate=lr, batch_size=32, max_steps=a.steps, seed=a.seed, schedule="steps"
+                learning_rate=lr,
+                batch_size=32,
+                max_steps=a.steps,
+                seed=a.seed,
+                schedule="steps",
+                save_fractions=tuple(a.save_fractions),
             )
             out = work / f"lr-{lr:g}"
             train_sft(Path(spec.base_model), work / "train.jsonl", out, config, progress=False)
-            row = {"task": a.task, "lr": lr, "steps": a.steps, "train_s": round(time.perf_counter() - t0, 1)}
-            for split in ("test", "dev-shift"):
-                result = evaluate(out, spec.benchmark, split, progress=False, backend="transformers")
-                row[split] = round(result.score, 3)
-            print(json.dumps(row), flush=True)
+            train_s = round(time.perf_counter() - t0, 1)
+            saved = sorted(steps_dir(out).glob("step-*"), key=lambda q: int(q.name.split("-")[1]))
+            for model, step in [*((q, int(q.name.split("-")[1])) for q in saved), (out, a.steps)]:
+                row = {"task": a.task, "lr": lr, "steps": a.steps, "step": step, "train_s": train_s}
+                for split in ("test", "dev-shift"):
+                    result = evaluate(model, spec.benchmark, split, progress=False, backend="transformers")
+                    row[split] = round(result.score, 3)
+                print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":
