@@ -1,16 +1,19 @@
 """Does a dev split predict the hidden test? Spearman correlation over checkpoints of varied quality.
 
-    python tests/perf/dev_vs_test.py [--benchmark tiny-arith] [--steps 150] [--lrs 1e-3 4e-3]
+    python tests/perf/dev_vs_test.py [--benchmark tiny-arith] [--steps 150 ...] [--lrs 1e-3 4e-3]
                                      [--kinds public structured augmented] [--options JSON]
-                                     [--keep DIR] [--json OUT]
+                                     [--save-fractions 0.15 0.4] [--keep DIR] [--json OUT]
 
 Trains the shipped base model on kinds of data (``--kinds``): ``public``, the public
 generator's default; ``structured``, the same drawn with the generator's ``--options`` (the
 test's structure, as the grid's reference recipe does); ``augmented``, that half-replaced by
 wordings and names of this script's own invention, as a strong agent augments (tools and
 facts: the ``expert`` baseline's invented vocabulary, ``ptb_agents.augment``); at each
-learning rate, saving checkpoints at 15% and 40% of the run and at its end:
-len(kinds) x len(lrs) x 3 checkpoints, plus the base model. Each is scored on ``dev`` (drawn
+learning rate and run length (``--steps``, one run per length), saving checkpoints at 15% and
+40% of each run (``--save-fractions``) and at its end: len(kinds) x len(lrs) x len(steps) x
+(len(save_fractions) + 1) checkpoints, plus the base model. A checkpoint saved mid-run has not
+had its learning rate decayed; runs of several lengths with ``--save-fractions`` left empty give
+only decayed checkpoints, spread in quality by their length. Each is scored on ``dev`` (drawn
 like train), ``dev-shift`` (a third vocabulary, shifted like test) and the full hidden test
 split with the evaluation the grader uses (greedy, the task's chat template). Prints one row
 per checkpoint, the Spearman correlation of each dev split with test (average ranks for
@@ -121,7 +124,7 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--benchmark", default="tiny-arith")
-    p.add_argument("--steps", type=int, default=150, help="optimizer steps of each run")
+    p.add_argument("--steps", type=int, nargs="+", default=[150], help="optimizer steps (one run each)")
     p.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 4e-3])
     p.add_argument("--n-train", type=int, default=4000)
     p.add_argument("--kinds", nargs="+", choices=KINDS, default=["public", "augmented"], help="kinds of data")
@@ -129,6 +132,10 @@ def main() -> None:
         "--options", type=json.loads, default={},
         help="generator options of the augmented data, JSON, e.g. "
         '\'{"ops": "1-5", "distractors": 0.5}\' for tiny-arith-v2',
+    )  # fmt: skip
+    p.add_argument(
+        "--save-fractions", type=float, nargs="*", default=[0.15, 0.4],
+        help="where along each run intermediate checkpoints are saved (none: only each run's end)",
     )  # fmt: skip
     p.add_argument("--gap", type=float, default=0.05, help="test scores this far apart count as a pair")
     p.add_argument("--keep", type=Path, help="keep the checkpoints under this directory")
@@ -143,13 +150,17 @@ def main() -> None:
         data = root / f"{kind}.jsonl"
         write_data(a.benchmark, kind, a.n_train, 0, data, a.options)
         for lr in a.lrs:
-            out = root / f"{kind}-lr{lr:g}"
-            cfg = SFTConfig(learning_rate=lr, max_steps=a.steps, save_fractions=(0.15, 0.4), seed=0)
-            train_sft(TINY_MODEL_DIR, data, out, cfg, progress=False)
-            for step in sorted(steps_dir(out).glob("step-*"), key=lambda q: int(q.name.split("-")[1])):
-                checkpoints.append((f"{kind} lr={lr:g} {step.name}", step))
-            checkpoints.append((f"{kind} lr={lr:g} step-{a.steps}", out))
-            print(f"trained {out.name} ({time.perf_counter() - t0:.0f} s)", flush=True)
+            for steps in a.steps:
+                run = f"{kind} lr={lr:g}" + (f" run={steps}" if len(a.steps) > 1 else "")
+                out = root / (f"{kind}-lr{lr:g}" + (f"-{steps}" if len(a.steps) > 1 else ""))
+                cfg = SFTConfig(
+                    learning_rate=lr, max_steps=steps, save_fractions=tuple(a.save_fractions), seed=0
+                )
+                train_sft(TINY_MODEL_DIR, data, out, cfg, progress=False)
+                for step in sorted(steps_dir(out).glob("step-*"), key=lambda q: int(q.name.split("-")[1])):
+                    checkpoints.append((f"{run} {step.name}", step))
+                checkpoints.append((f"{run} step-{steps}", out))
+                print(f"trained {out.name} ({time.perf_counter() - t0:.0f} s)", flush=True)
 
     rows = []
     for label, ckpt in checkpoints:
@@ -157,7 +168,7 @@ def main() -> None:
         for split in SPLITS:
             row[split] = evaluate(ckpt, a.benchmark, split, progress=False, backend="transformers").score
         rows.append(row)
-        print(f"{label:34s} " + "  ".join(f"{s} {row[s]:.3f}" for s in SPLITS), flush=True)
+        print(f"{label:42s} " + "  ".join(f"{s} {row[s]:.3f}" for s in SPLITS), flush=True)
     test = [r["test"] for r in rows]
     corr = {split: spearman([r[split] for r in rows], test) for split in ("dev", "dev-shift")}
     gap = corr["dev-shift"] - corr["dev"]
