@@ -21,6 +21,12 @@ def _tiny_arith_v2() -> Benchmark:
     return TinyArithV2(PUBLIC_DATA_DIR, PRIVATE_DIR)
 
 
+def _tiny_arith_v3() -> Benchmark:
+    from ptb_env.benchmarks.arith import TinyArithV3
+
+    return TinyArithV3(PUBLIC_DATA_DIR, PRIVATE_DIR)
+
+
 def _tiny_tools() -> Benchmark:
     from ptb_env.benchmarks.tools import TinyTools
 
@@ -66,6 +72,7 @@ def _hub(path: str) -> Callable[[], Benchmark]:
 _REGISTRY: dict[str, Callable[[], Benchmark]] = {
     "tiny-arith": _tiny_arith,
     "tiny-arith-v2": _tiny_arith_v2,
+    "tiny-arith-v3": _tiny_arith_v3,
     "tiny-tools": _tiny_tools,
     "tiny-tools-v2": _tiny_tools_v2,
     "tiny-facts": _tiny_facts,
@@ -81,6 +88,7 @@ _REGISTRY: dict[str, Callable[[], Benchmark]] = {
 TINY_BENCHMARKS = (
     "tiny-arith",
     "tiny-arith-v2",
+    "tiny-arith-v3",
     "tiny-facts",
     "tiny-facts-v2",
     "tiny-facts-v3",

@@ -4,7 +4,9 @@
 structure than its generator emits by default: 2-5 operations and, in half of the problems, a
 sentence about someone else that does not change the answer. The generator emits that structure
 when asked (``--ops 1-5 --distractors 0.5``), and the dev-shift split shows it, so a better recipe
-can learn it.
+can learn it. ``tiny-arith-v3`` mixes the two in its test (and dev-shift): three problems in five
+have the default structure, the rest v2's, as a real benchmark mixes easy items with hard ones; a
+recipe that ignores the structure shift still scores on the first, a better one on both.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from ptb_env.tiny import shift, world
 from ptb_env.tiny.phrasing import ARITH_INSTRUCTION as INSTRUCTION
 from ptb_env.tiny.phrasing import DISTRACTORS, QUESTIONS, draw_story
 
+DEFAULT_OPS = (1, 2, 3)
+"""The generator's default operation counts (v1's structure)."""
+
 
 @dataclass(frozen=True)
 class ArithVocab:
@@ -30,23 +35,33 @@ class ArithVocab:
     questions: Sequence[str] = QUESTIONS
     made_up_names: bool = True
     """Draw half of the names from ``world.made_up_name`` (public splits only)."""
-    ops: tuple[int, ...] = (1, 2, 3)
+    ops: tuple[int, ...] = DEFAULT_OPS
     """Operation counts a problem draws from (a starting multiplication counts as one)."""
     distractors: float = 0.0
     """Chance that a problem has a sentence about someone else that leaves the answer alone."""
+    default_share: float = 0.0
+    """Chance that a problem has the default structure (:data:`DEFAULT_OPS`, no distractor)
+    instead of ``ops`` and ``distractors`` (a split that mixes the two structures)."""
 
 
 def make_item(rng: random.Random, vocab: ArithVocab, item_id: str) -> Item:
     """One word problem with its worked solution."""
+    meta: dict[str, Any] = {}
+    if vocab.default_share:  # drawn only then: the splits of v1 and v2 stay as they are
+        meta["default_structure"] = rng.random() < vocab.default_share
+        if meta["default_structure"]:
+            vocab = replace(vocab, ops=DEFAULT_OPS, distractors=0.0)
     n_ops = rng.choice(vocab.ops)
     name, other = rng.sample(list(vocab.names), 2)
     if vocab.made_up_names and rng.random() < 0.5:
         name = world.made_up_name(rng)
     obj = rng.choice(world.OBJECTS)
     sentences, steps, value = draw_story(rng, name, other, obj, n_ops)
-    meta: dict[str, Any] = {"n_ops": n_ops}
+    meta["n_ops"] = n_ops
     if vocab.distractors:
         meta["distractor"] = rng.random() < vocab.distractors
+    elif "default_structure" in meta:
+        meta["distractor"] = False
     if meta.get("distractor"):
         distractor = rng.choice(DISTRACTORS).format(
             other=other,
@@ -149,3 +164,24 @@ class TinyArithV2(TinyArith):
 
     def shift_vocab(self) -> ArithVocab:
         return replace(super().shift_vocab(), ops=self.SHIFTED_OPS, distractors=self.SHIFTED_DISTRACTORS)
+
+
+class TinyArithV3(TinyArithV2):
+    """tiny-arith-v2's structure shift in a mixed test: three of five hidden test (and dev-shift)
+    problems have the default structure (1-3 operations, no distractor), the rest v2's (2-5
+    operations, half with a distractor). The naive recipe keeps its score on the first part; the
+    shift still separates a better one. Same held-out vocabulary and generator options as v2."""
+
+    name = "tiny-arith-v3"
+    description = (
+        "Word problems with 1-5 operations, some with a sentence that does not matter (GSM8K-style); "
+        "answer after ####."
+    )
+    DEFAULT_SHARE = 0.6
+    """Share of the shifted splits' problems with the default structure."""
+
+    def heldout_vocab(self, spec: Mapping[str, Any]) -> ArithVocab:
+        return replace(super().heldout_vocab(spec), default_share=self.DEFAULT_SHARE)
+
+    def shift_vocab(self) -> ArithVocab:
+        return replace(super().shift_vocab(), default_share=self.DEFAULT_SHARE)

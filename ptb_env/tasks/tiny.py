@@ -60,6 +60,13 @@ TINY_TASKS = (
         "the answer.",
     ),
     _tiny(
+        "tiny-arith-v3",
+        "word problems with one to five operations, answer after ####",
+        "Two in five of the hidden test's problems are harder than the generator's default: two "
+        "to five operations, and half of them have a sentence about someone else that does not "
+        "change the answer; the other three have the default structure.",
+    ),
+    _tiny(
         "tiny-tools-v2",
         "pick the right one of four to six functions and call it as JSON",
         "The hidden test's requests are harder than the generator's default: four to six "
@@ -87,7 +94,7 @@ TINY_TASKS = (
 #: The tiny grid's base models: name -> model directory (``python -m ptb_env.tiny.build --preset
 #: NAME`` builds each; ``tiny-2m`` is the default tasks' model).
 TINY_MODELS = {name: cfg.out_dir for name, cfg in PRESETS.items()}
-GRID_BENCHMARKS = ("tiny-arith-v2", "tiny-tools-v2", "tiny-facts-v2", "tiny-facts-v3")
+GRID_BENCHMARKS = ("tiny-arith-v2", "tiny-arith-v3", "tiny-tools-v2", "tiny-facts-v2", "tiny-facts-v3")
 """The benchmarks of the tiny grid (the versions with headroom; ``tiny-facts-v2``'s cells stay
 registered, but every tuned model answers it with one letter: ``tiny-facts-v3`` is its successor)."""
 

@@ -96,6 +96,36 @@ def test_v2_test_items_never_occur_in_train_drawn_with_every_option():
     assert not train & {it.messages[-1]["content"] for it in v2.items("test")}
 
 
+v3 = get_benchmark("tiny-arith-v3")
+
+
+def test_v3_mixes_the_default_structure_with_v2s_in_its_shifted_splits():
+    assert v3.generator_options().keys() == v2.generator_options().keys()
+    for items in (v3.generate(400, seed=0), v3.items("dev")):  # the default structure, as v2's
+        assert {it.meta["n_ops"] for it in items} == {1, 2, 3} and not any(
+            it.meta.get("distractor") for it in items
+        )
+    for split in ("dev-shift", "test"):
+        items = v3.items(split)
+        easy = [it for it in items if it.meta["default_structure"]]
+        hard = [it for it in items if not it.meta["default_structure"]]
+        assert 0.5 < len(easy) / len(items) < 0.7
+        assert {it.meta["n_ops"] for it in easy} == {1, 2, 3} and not any(
+            it.meta["distractor"] for it in easy
+        )
+        assert {it.meta["n_ops"] for it in hard} == {2, 3, 4, 5}
+        assert 0.35 < sum(it.meta["distractor"] for it in hard) / len(hard) < 0.65
+        assert all(
+            v3.score(it, it.target) == 1.0 and it.target.count("=") == it.meta["n_ops"] for it in items
+        )
+
+
+def test_v3_test_items_never_occur_in_train_drawn_with_every_option():
+    train = {it.messages[-1]["content"] for it in v3.generate(20000, seed=0, ops="1-5", distractors=0.5)}
+    train |= {it.messages[-1]["content"] for it in v3.generate(20000, seed=1)}
+    assert not train & {it.messages[-1]["content"] for it in v3.items("test")}
+
+
 def test_the_generate_command_takes_a_benchmarks_options_and_refuses_bad_ones(tmp_path):
     import json
     import subprocess

@@ -3,6 +3,7 @@
     python tests/perf/dev_vs_test.py [--benchmark tiny-arith] [--steps 150 ...] [--lrs 1e-3 4e-3]
                                      [--kinds public structured augmented] [--options JSON]
                                      [--save-fractions 0.15 0.4] [--keep DIR] [--json OUT]
+    python tests/perf/dev_vs_test.py --benchmark tiny-arith-v3 --rescore DIR [--json OUT]
 
 Trains the shipped base model on kinds of data (``--kinds``): ``public``, the public
 generator's default; ``structured``, the same drawn with the generator's ``--options`` (the
@@ -19,6 +20,10 @@ split with the evaluation the grader uses (greedy, the task's chat template). Pr
 per checkpoint, the Spearman correlation of each dev split with test (average ranks for
 ties), and how many of the pairs of checkpoints at least ``--gap`` apart on test (0.05) each
 dev split orders the same way.
+
+``--rescore DIR`` trains nothing: it scores the checkpoints an earlier run kept in ``DIR``
+(``--keep``, or the temporary directory it printed) on ``--benchmark``'s splits, e.g. a run on
+``tiny-arith-v2`` on ``tiny-arith-v3``, whose generator draws the same data.
 
 Goal (issue "Tiny world v2"): dev-shift >= 0.9, and >= 0.2 above dev.
 """
@@ -114,13 +119,20 @@ def write_data(benchmark: str, kind: str, n: int, seed: int, out: Path, options:
     write_jsonl(out, (it.chat_example() for it in items))
 
 
+def saved_steps(out: Path) -> list[Path]:
+    """The intermediate checkpoints a training run saved in ``out``, in step order."""
+    from ptb_env.training.sft import steps_dir
+
+    return sorted(steps_dir(out).glob("step-*"), key=lambda q: int(q.name.split("-")[1]))
+
+
 def main() -> None:
     import torch
 
     from ptb_env.cpus import available_cpus
     from ptb_env.inference import evaluate
     from ptb_env.paths import TINY_MODEL_DIR
-    from ptb_env.training.sft import SFTConfig, steps_dir, train_sft
+    from ptb_env.training.sft import SFTConfig, train_sft
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--benchmark", default="tiny-arith")
@@ -139,14 +151,20 @@ def main() -> None:
     )  # fmt: skip
     p.add_argument("--gap", type=float, default=0.05, help="test scores this far apart count as a pair")
     p.add_argument("--keep", type=Path, help="keep the checkpoints under this directory")
+    p.add_argument("--rescore", type=Path, help="train nothing: score the checkpoints kept in this directory")
     p.add_argument("--json", type=Path, help="write the rows and correlations here")
     a = p.parse_args()
     torch.set_num_threads(max(1, int(available_cpus())))
 
-    root = a.keep or Path(tempfile.mkdtemp(prefix="dev-vs-test-"))
+    root = a.keep or a.rescore or Path(tempfile.mkdtemp(prefix="dev-vs-test-"))
+    print(f"checkpoints in {root}", flush=True)
     checkpoints: list[tuple[str, Path]] = [("base", TINY_MODEL_DIR)]
     t0 = time.perf_counter()
-    for kind in a.kinds:
+    if a.rescore:
+        for out in sorted(d for d in a.rescore.iterdir() if (d / "config.json").is_file()):
+            checkpoints += [(f"{out.name} {step.name}", step) for step in saved_steps(out)]
+            checkpoints.append((f"{out.name} end", out))
+    for kind in a.kinds if not a.rescore else ():
         data = root / f"{kind}.jsonl"
         write_data(a.benchmark, kind, a.n_train, 0, data, a.options)
         for lr in a.lrs:
@@ -157,8 +175,7 @@ def main() -> None:
                     learning_rate=lr, max_steps=steps, save_fractions=tuple(a.save_fractions), seed=0
                 )
                 train_sft(TINY_MODEL_DIR, data, out, cfg, progress=False)
-                for step in sorted(steps_dir(out).glob("step-*"), key=lambda q: int(q.name.split("-")[1])):
-                    checkpoints.append((f"{run} {step.name}", step))
+                checkpoints += [(f"{run} {step.name}", step) for step in saved_steps(out)]
                 checkpoints.append((f"{run} step-{steps}", out))
                 print(f"trained {out.name} ({time.perf_counter() - t0:.0f} s)", flush=True)
 
