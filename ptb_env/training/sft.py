@@ -105,6 +105,11 @@ def steps_dir(out: Path) -> Path:
     return out.parent / f"{out.name}-steps"
 
 
+def saved_steps(out: Path) -> list[Path]:
+    """The intermediate checkpoints a run writing ``out`` saved (``<out>-steps/step-<N>``), by step."""
+    return sorted(steps_dir(out).glob("step-*"), key=lambda q: int(q.name.split("-")[1]))
+
+
 def load_examples(path: Path) -> list[list[dict[str, str]]]:
     """Chat examples of a JSONL file; raises a clear error on the first malformed line."""
     examples = []

@@ -119,20 +119,13 @@ def write_data(benchmark: str, kind: str, n: int, seed: int, out: Path, options:
     write_jsonl(out, (it.chat_example() for it in items))
 
 
-def saved_steps(out: Path) -> list[Path]:
-    """The intermediate checkpoints a training run saved in ``out``, in step order."""
-    from ptb_env.training.sft import steps_dir
-
-    return sorted(steps_dir(out).glob("step-*"), key=lambda q: int(q.name.split("-")[1]))
-
-
 def main() -> None:
     import torch
 
     from ptb_env.cpus import available_cpus
     from ptb_env.inference import evaluate
     from ptb_env.paths import TINY_MODEL_DIR
-    from ptb_env.training.sft import SFTConfig, train_sft
+    from ptb_env.training.sft import SFTConfig, saved_steps, train_sft
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--benchmark", default="tiny-arith")

@@ -33,7 +33,7 @@ def main() -> None:
     from ptb_env.cpus import available_cpus
     from ptb_env.inference import evaluate
     from ptb_env.tasks import get_task
-    from ptb_env.training.sft import SFTConfig, steps_dir, train_sft
+    from ptb_env.training.sft import SFTConfig, saved_steps, train_sft
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", default="tiny-arith-v2")
@@ -64,7 +64,7 @@ def main() -> None:
             out = work / f"lr-{lr:g}"
             train_sft(Path(spec.base_model), work / "train.jsonl", out, config, progress=False)
             train_s = round(time.perf_counter() - t0, 1)
-            saved = sorted(steps_dir(out).glob("step-*"), key=lambda q: int(q.name.split("-")[1]))
+            saved = saved_steps(out)
             for model, step in [*((q, int(q.name.split("-")[1])) for q in saved), (out, a.steps)]:
                 row = {"task": a.task, "lr": lr, "steps": a.steps, "step": step, "train_s": train_s}
                 for split in ("test", "dev-shift"):

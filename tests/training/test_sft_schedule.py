@@ -130,3 +130,10 @@ def test_the_train_tool_takes_the_new_settings_and_the_job_prints_its_speed(tmp_
         assert "save_fractions[1]" in obs["error"]
     finally:
         env.close()
+
+
+def test_saved_steps_lists_a_runs_intermediate_checkpoints_by_step_number(tmp_path):
+    for n in (10, 9, 100):
+        (tmp_path / "final_model-steps" / f"step-{n}").mkdir(parents=True)
+    assert [q.name for q in sft.saved_steps(tmp_path / "final_model")] == ["step-9", "step-10", "step-100"]
+    assert sft.saved_steps(tmp_path / "other") == []  # a run that saved none
