@@ -3,7 +3,7 @@
     python tests/perf/dev_vs_test.py [--benchmark tiny-arith] [--steps 150 ...] [--lrs 1e-3 4e-3]
                                      [--kinds public structured augmented] [--options JSON]
                                      [--save-fractions 0.15 0.4] [--keep DIR] [--json OUT]
-    python tests/perf/dev_vs_test.py --benchmark tiny-arith-v3 --rescore DIR [--json OUT]
+    python tests/perf/dev_vs_test.py --benchmark tiny-arith-v3 --rescore DIR [DIR ...] [--json OUT]
 
 Trains the shipped base model on kinds of data (``--kinds``): ``public``, the public
 generator's default; ``structured``, the same drawn with the generator's ``--options`` (the
@@ -21,7 +21,7 @@ per checkpoint, the Spearman correlation of each dev split with test (average ra
 ties), and how many of the pairs of checkpoints at least ``--gap`` apart on test (0.05) each
 dev split orders the same way.
 
-``--rescore DIR`` trains nothing: it scores the checkpoints an earlier run kept in ``DIR``
+``--rescore DIR [DIR ...]`` trains nothing: it scores the checkpoints earlier runs kept in ``DIR``
 (``--keep``, or the temporary directory it printed) on ``--benchmark``'s splits, e.g. a run on
 ``tiny-arith-v2`` on ``tiny-arith-v3``, whose generator draws the same data.
 
@@ -144,26 +144,29 @@ def main() -> None:
     )  # fmt: skip
     p.add_argument("--gap", type=float, default=0.05, help="test scores this far apart count as a pair")
     p.add_argument("--keep", type=Path, help="keep the checkpoints under this directory")
-    p.add_argument("--rescore", type=Path, help="train nothing: score the checkpoints kept in this directory")
+    p.add_argument(
+        "--rescore", type=Path, nargs="+", default=[],
+        help="train nothing: score the checkpoints kept in these directories",
+    )  # fmt: skip
     p.add_argument("--json", type=Path, help="write the rows and correlations here")
     a = p.parse_args()
     torch.set_num_threads(max(1, int(available_cpus())))
 
-    root = a.keep or a.rescore or Path(tempfile.mkdtemp(prefix="dev-vs-test-"))
-    print(f"checkpoints in {root}", flush=True)
+    roots = a.rescore or [a.keep or Path(tempfile.mkdtemp(prefix="dev-vs-test-"))]
+    print(f"checkpoints in {' '.join(map(str, roots))}", flush=True)
     checkpoints: list[tuple[str, Path]] = [("base", TINY_MODEL_DIR)]
     t0 = time.perf_counter()
-    if a.rescore:
-        for out in sorted(d for d in a.rescore.iterdir() if (d / "config.json").is_file()):
+    for kept in a.rescore:
+        for out in sorted(d for d in kept.iterdir() if (d / "config.json").is_file()):
             checkpoints += [(f"{out.name} {step.name}", step) for step in saved_steps(out)]
             checkpoints.append((f"{out.name} end", out))
     for kind in a.kinds if not a.rescore else ():
-        data = root / f"{kind}.jsonl"
+        data = roots[0] / f"{kind}.jsonl"
         write_data(a.benchmark, kind, a.n_train, 0, data, a.options)
         for lr in a.lrs:
             for steps in a.steps:
                 run = f"{kind} lr={lr:g}" + (f" run={steps}" if len(a.steps) > 1 else "")
-                out = root / (f"{kind}-lr{lr:g}" + (f"-{steps}" if len(a.steps) > 1 else ""))
+                out = roots[0] / (f"{kind}-lr{lr:g}" + (f"-{steps}" if len(a.steps) > 1 else ""))
                 cfg = SFTConfig(
                     learning_rate=lr, max_steps=steps, save_fractions=tuple(a.save_fractions), seed=0
                 )
